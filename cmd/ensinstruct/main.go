@@ -1,0 +1,13 @@
+// Command ensinstruct generates and filters instruction-tuning data with the
+// Ensemble-Instruct method: a pool of language models writes new tasks from a
+// small seed set, and an example is kept only when several models agree on
+// its output.
+//
+// Run "ensinstruct help" for the commands.
+package main
+
+import "os"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
