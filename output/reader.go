@@ -1,0 +1,168 @@
+package output
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// MaxLineBytes bounds one input line; records can be long, but a file with
+// no newlines should not be read whole.
+const MaxLineBytes = 64 << 20
+
+// LineError is a problem with one input line.
+type LineError struct {
+	File string
+	Line int
+	Msg  string
+}
+
+// Error formats the problem as "FILE:LINE: message".
+func (e *LineError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
+
+// ErrInvalidLine is matched by every *LineError (errors.Is).
+var ErrInvalidLine = errors.New("invalid input line")
+
+// Is reports whether target is ErrInvalidLine.
+func (e *LineError) Is(target error) bool { return target == ErrInvalidLine }
+
+// Reader reads instruction records from JSONL in any of the Formats, one
+// record per line; blank lines are skipped. The format is fixed by the
+// first record unless set with SetFormat. Not safe for concurrent use.
+type Reader struct {
+	sc     *bufio.Scanner
+	name   string
+	line   int
+	format Format
+}
+
+// NewReader returns a Reader of r; name is used in error messages.
+func NewReader(r io.Reader, name string) *Reader {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), MaxLineBytes)
+	return &Reader{sc: sc, name: name}
+}
+
+// SetFormat fixes the input format instead of detecting it.
+func (r *Reader) SetFormat(f Format) { r.format = f }
+
+// Format returns the input format: set, detected, or "" before the first
+// record.
+func (r *Reader) Format() Format { return r.format }
+
+// Line returns the line number of the record last returned.
+func (r *Reader) Line() int { return r.line }
+
+// Name returns the name given to NewReader.
+func (r *Reader) Name() string { return r.name }
+
+// Read returns the next record, io.EOF at the end, or a *LineError for a
+// malformed line (after which reading may continue with the next line).
+func (r *Reader) Read() (Record, error) {
+	for r.sc.Scan() {
+		r.line++
+		b := bytes.TrimSpace(r.sc.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		rec, err := r.decode(b)
+		if err != nil {
+			return Record{}, &LineError{File: r.name, Line: r.line, Msg: err.Error()}
+		}
+		return rec, nil
+	}
+	if err := r.sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return Record{}, fmt.Errorf("%s:%d: line longer than %d bytes", r.name, r.line+1, MaxLineBytes)
+		}
+		return Record{}, fmt.Errorf("reading %s: %w", r.name, err)
+	}
+	return Record{}, io.EOF
+}
+
+// inputLine has the fields of every format, so one decode tells which
+// format a line is in.
+type inputLine struct {
+	Instruction   *string        `json:"instruction"`
+	Input         *string        `json:"input"`
+	Output        *string        `json:"output"`
+	Messages      []chatMessage  `json:"messages"`
+	Conversations []shareGPTTurn `json:"conversations"`
+}
+
+func (r *Reader) decode(b []byte) (Record, error) {
+	var in inputLine
+	if err := json.Unmarshal(b, &in); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return Record{}, fmt.Errorf("invalid JSON: %v (at byte %d)", err, se.Offset)
+		}
+		return Record{}, fmt.Errorf("invalid record: %v", err)
+	}
+	f := r.format
+	if f == "" {
+		switch {
+		case in.Instruction != nil:
+			f = FormatAlpaca
+		case in.Messages != nil:
+			f = FormatOpenAI
+		case in.Conversations != nil:
+			f = FormatShareGPT
+		default:
+			return Record{}, errors.New(`not an instruction record: want "instruction" (alpaca), "messages" (openai) or "conversations" (sharegpt)`)
+		}
+		r.format = f
+	}
+	switch f {
+	case FormatOpenAI:
+		turns := make([][2]string, len(in.Messages))
+		for i, m := range in.Messages {
+			turns[i] = [2]string{m.Role, m.Content}
+		}
+		return fromTurns(turns, "messages", "role", "user", "assistant")
+	case FormatShareGPT:
+		turns := make([][2]string, len(in.Conversations))
+		for i, t := range in.Conversations {
+			turns[i] = [2]string{t.From, t.Value}
+		}
+		return fromTurns(turns, "conversations", "from", "human", "gpt")
+	default:
+		if in.Instruction == nil {
+			return Record{}, errors.New(`instruction: missing (alpaca format)`)
+		}
+		if in.Output == nil {
+			return Record{}, errors.New(`output: missing (alpaca format)`)
+		}
+		rec := Record{Instruction: *in.Instruction, Output: *in.Output}
+		if in.Input != nil {
+			rec.Input = *in.Input
+		}
+		return rec, nil
+	}
+}
+
+// fromTurns reads a single-exchange chat record: an optional system turn,
+// one user turn and one assistant turn. The user turn becomes the
+// instruction (chat formats do not separate instruction and input).
+func fromTurns(turns [][2]string, field, key, user, assistant string) (Record, error) {
+	var u, a []string
+	for i, t := range turns {
+		switch t[0] {
+		case "system":
+		case user:
+			u = append(u, t[1])
+		case assistant:
+			a = append(a, t[1])
+		default:
+			return Record{}, fmt.Errorf("%s[%d].%s: unknown %q (want system, %s or %s)", field, i, key, t[0], user, assistant)
+		}
+	}
+	if len(u) != 1 || len(a) != 1 {
+		return Record{}, fmt.Errorf("%s: want one %s and one %s turn, got %d and %d", field, user, assistant, len(u), len(a))
+	}
+	return Record{Instruction: strings.TrimSpace(u[0]), Output: a[0]}, nil
+}
