@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -128,7 +129,12 @@ func parseLine(line []byte, file string, lineNo int) (Task, []Problem) {
 	}
 	var raw rawTask
 	if err := json.Unmarshal(line, &raw); err != nil {
-		bad("", "invalid JSON: %v", jsonMsg(err))
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			bad("", "want a JSON object per line, got %s", jsonKind(line))
+		} else {
+			bad("", "invalid JSON: %v", jsonMsg(err))
+		}
 		return t, ps
 	}
 	str := func(field string, msg json.RawMessage, dst *string) bool {
