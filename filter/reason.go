@@ -19,6 +19,11 @@ const (
 	ReasonInstructionEcho Reason = "input-echoes-instruction"
 )
 
+// Further reasons an instance is dropped.
+const (
+	ReasonRepetitiveOutput Reason = "repetitive-output" // the output is stuck in a loop
+)
+
 // Reasons the consensus rule gives for its decision.
 const (
 	ReasonExactMatch   Reason = "exact-match"           // kept: candidates agree after normalization
