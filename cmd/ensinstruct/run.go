@@ -27,6 +27,9 @@ type app struct {
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// After the first signal, restore the default behaviour: a second
+	// Ctrl-C kills a command that is slow to wind down.
+	context.AfterFunc(ctx, stop)
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
 	return a.execute(ctx, args)
 }
