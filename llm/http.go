@@ -1,0 +1,94 @@
+package llm
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+)
+
+// newHTTPClient returns the client a Pool uses when none is injected: the
+// default transport with enough idle connections per host for every slot of
+// a busy endpoint (the standard library keeps 2, which makes a pool with
+// more concurrency open and close connections all the time). Timeouts come
+// from each call's context.
+func newHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 64
+	return &http.Client{Transport: t}
+}
+
+// userAgent is sent with every request.
+const userAgent = "ensinstruct (+https://github.com/ensinstruct/ensinstruct)"
+
+// replyInfo records what the OpenAI-compatible client does not pass on: the
+// status and Retry-After of the last reply. The backend puts one in the
+// request context; headerDoer fills it.
+type replyInfo struct {
+	status     int
+	retryAfter string
+}
+
+type replyInfoKey struct{}
+
+// headerDoer is the http client given to go-openai: it adds the model's
+// extra headers and records the status and Retry-After of each reply.
+type headerDoer struct {
+	client *http.Client
+	header http.Header
+}
+
+// Do sends req with the extra headers.
+func (d *headerDoer) Do(req *http.Request) (*http.Response, error) {
+	for k, v := range d.header {
+		req.Header[k] = v
+	}
+	req.Header.Set("User-Agent", userAgent)
+	resp, err := d.client.Do(req)
+	if err == nil {
+		if info, ok := req.Context().Value(replyInfoKey{}).(*replyInfo); ok {
+			info.status = resp.StatusCode
+			info.retryAfter = resp.Header.Get("Retry-After")
+		}
+		resp.Body = drainOnClose{resp.Body}
+	}
+	return resp, err
+}
+
+// drainOnClose reads what is left of a body (a trailing newline after the
+// JSON the client decoded) before closing it, so the connection can be
+// reused; it reads at most 4 KiB, never waiting on a server that keeps
+// sending.
+type drainOnClose struct{ io.ReadCloser }
+
+func (d drainOnClose) Close() error {
+	io.Copy(io.Discard, io.LimitReader(d.ReadCloser, 4<<10))
+	return d.ReadCloser.Close()
+}
+
+// expandHeaders returns the configured headers with $NAME and ${NAME}
+// references expanded through getenv. A referenced variable that is unset is
+// an error naming it; the value itself is never part of an error.
+func expandHeaders(h map[string]string, getenv func(string) string) (map[string]string, error) {
+	if len(h) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, len(h))
+	for k, v := range h {
+		var missing string
+		val := os.Expand(v, func(name string) string {
+			s := getenv(name)
+			if s == "" && missing == "" {
+				missing = name
+			}
+			return s
+		})
+		if missing != "" {
+			return nil, fmt.Errorf("headers.%s: environment variable %s is not set", k, missing)
+		}
+		out[k] = strings.TrimSpace(val)
+	}
+	return out, nil
+}

@@ -1,0 +1,230 @@
+package llm
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ollama/ollama/api"
+)
+
+// Ollama is a Model served by Ollama's native API: completion-style requests
+// go to /api/generate with raw: true (the prompt is sent as is, without the
+// model's template), chat-style requests to /api/chat. It is safe for
+// concurrent use.
+//
+// It speaks HTTP itself, with the request types of
+// github.com/ollama/ollama/api, rather than through api.Client: that client
+// hides the reply headers (so Retry-After is lost), reports a stream that
+// ends early as success, and allocates an 8 MiB line buffer per call.
+type Ollama struct {
+	model     string
+	base      string // normalized endpoint URL, may hold credentials
+	endpoint  string // the same without credentials, for errors
+	client    *http.Client
+	header    http.Header
+	options   map[string]any
+	keepAlive *api.Duration
+}
+
+// NewOllama returns the Ollama model mc describes. mc.Endpoint defaults to
+// http://localhost:11434 (the Pool resolves OLLAMA_HOST before calling
+// this); mc.Headers are sent as they are. A nil client means a default one.
+func NewOllama(mc ModelConfig, client *http.Client) (*Ollama, error) {
+	if mc.Model == "" {
+		return nil, errors.New("ollama: missing model name")
+	}
+	if mc.Endpoint == "" {
+		mc.Endpoint = DefaultOllamaURL
+	}
+	base, err := normalizeURL(mc.Endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("ollama: endpoint: %w", err)
+	}
+	if client == nil {
+		client = newHTTPClient()
+	}
+	o := &Ollama{
+		model:    mc.Model,
+		base:     base,
+		endpoint: redactURL(base),
+		client:   client,
+		options:  maps.Clone(mc.Options),
+	}
+	if len(mc.Headers) > 0 {
+		o.header = make(http.Header, len(mc.Headers))
+		for k, v := range mc.Headers {
+			o.header.Set(k, v)
+		}
+	}
+	if mc.KeepAlive != nil {
+		o.keepAlive = &api.Duration{Duration: *mc.KeepAlive}
+	}
+	return o, nil
+}
+
+// ollamaChunk is one JSON object of an /api/generate or /api/chat reply
+// (the whole reply when not streaming): the fields of api.GenerateResponse
+// and api.ChatResponse that matter here, plus the error field.
+type ollamaChunk struct {
+	Response string `json:"response"`
+	Message  struct {
+		Content string `json:"content"`
+	} `json:"message"`
+	Done            bool   `json:"done"`
+	DoneReason      string `json:"done_reason"`
+	PromptEvalCount int    `json:"prompt_eval_count"`
+	EvalCount       int    `json:"eval_count"`
+	Error           string `json:"error"`
+}
+
+// Generate sends req once. It asks for a single JSON reply (stream: false)
+// but reads any number of newline-delimited chunks, so a streamed reply
+// works too; a reply without its final chunk is ErrBadResponse.
+func (o *Ollama) Generate(ctx context.Context, req Request) (Response, error) {
+	if err := req.validate(); err != nil {
+		return Response{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	path, body, err := o.encode(req)
+	if err != nil {
+		return Response{}, fmt.Errorf("%w: encoding the request: %w", ErrBadRequest, err)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, o.base+path, bytes.NewReader(body))
+	if err != nil {
+		return Response{}, &callError{BackendOllama, o.endpoint, o.model, ErrBadRequest, err}
+	}
+	for k, v := range o.header {
+		hreq.Header[k] = v
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("Accept", "application/x-ndjson, application/json")
+	hreq.Header.Set("User-Agent", userAgent)
+
+	start := time.Now()
+	resp, err := o.client.Do(hreq)
+	if err != nil {
+		return Response{}, classifyTransport(ctx, BackendOllama, o.endpoint, o.model, err)
+	}
+	rbody := drainOnClose{resp.Body}
+	defer rbody.Close()
+
+	if resp.StatusCode >= 300 {
+		return Response{}, o.statusError(resp)
+	}
+	out, err := o.decode(ctx, rbody)
+	if err != nil {
+		return Response{}, err
+	}
+	out.Latency = time.Since(start)
+	return out, nil
+}
+
+// encode builds the request body and picks the API path.
+func (o *Ollama) encode(req Request) (string, []byte, error) {
+	opts := make(map[string]any, len(o.options)+6)
+	maps.Copy(opts, o.options)
+	opts["temperature"] = req.Temperature
+	if req.TopP > 0 {
+		opts["top_p"] = req.TopP
+	}
+	if req.TopK > 0 {
+		opts["top_k"] = req.TopK
+	}
+	if req.Seed != nil {
+		opts["seed"] = *req.Seed
+	}
+	if req.MaxTokens > 0 {
+		opts["num_predict"] = req.MaxTokens
+	}
+	if len(req.Stop) > 0 {
+		opts["stop"] = req.Stop
+	}
+	stream := false
+	if req.Chat() {
+		msgs := make([]api.Message, len(req.Messages))
+		for i, m := range req.Messages {
+			msgs[i] = api.Message{Role: m.Role, Content: m.Content}
+		}
+		body, err := json.Marshal(&api.ChatRequest{
+			Model:     o.model,
+			Messages:  msgs,
+			Stream:    &stream,
+			KeepAlive: o.keepAlive,
+			Options:   opts,
+		})
+		return "/api/chat", body, err
+	}
+	body, err := json.Marshal(&api.GenerateRequest{
+		Model:     o.model,
+		Prompt:    req.Prompt,
+		Raw:       true,
+		Stream:    &stream,
+		KeepAlive: o.keepAlive,
+		Options:   opts,
+	})
+	return "/api/generate", body, err
+}
+
+// decode reads the reply chunks until the final one.
+func (o *Ollama) decode(ctx context.Context, body io.Reader) (Response, error) {
+	dec := json.NewDecoder(body)
+	var text strings.Builder
+	for {
+		var c ollamaChunk
+		if err := dec.Decode(&c); err != nil {
+			if err == io.EOF {
+				return Response{}, &callError{BackendOllama, o.endpoint, o.model, ErrBadResponse,
+					errors.New("the reply ended before its final chunk")}
+			}
+			var se *json.SyntaxError
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &se) || errors.As(err, &te) {
+				return Response{}, &callError{BackendOllama, o.endpoint, o.model, ErrBadResponse,
+					fmt.Errorf("invalid JSON in the reply: %w", err)}
+			}
+			return Response{}, classifyTransport(ctx, BackendOllama, o.endpoint, o.model, err)
+		}
+		if c.Error != "" {
+			// An error reported in the middle of a reply: the runner failed.
+			return Response{}, &callError{BackendOllama, o.endpoint, o.model, ErrServer,
+				errors.New(truncateBody(c.Error, ""))}
+		}
+		text.WriteString(c.Response)
+		text.WriteString(c.Message.Content)
+		if c.Done {
+			return Response{
+				Text:             text.String(),
+				FinishReason:     c.DoneReason,
+				PromptTokens:     c.PromptEvalCount,
+				CompletionTokens: c.EvalCount,
+			}, nil
+		}
+	}
+}
+
+// statusError reads an error reply ({"error": "..."} or plain text).
+func (o *Ollama) statusError(resp *http.Response) error {
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	msg := string(raw)
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(raw, &e) == nil && e.Error != "" {
+		msg = e.Error
+	}
+	return &StatusError{
+		Backend:    BackendOllama,
+		Endpoint:   o.endpoint,
+		Model:      o.model,
+		StatusCode: resp.StatusCode,
+		Body:       truncateBody(msg, ""),
+		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+	}
+}
