@@ -226,3 +226,26 @@ func TestParseFormat(t *testing.T) {
 		t.Errorf("ParseFormat(csv) error = %v", err)
 	}
 }
+
+func TestReadInstructions(t *testing.T) {
+	in := `{"id": "s1", "instruction": "Seed task.", "instances": [{"input": "", "output": "x"}]}
+{"instruction": "Alpaca task.", "input": "i", "output": "o"}
+
+{"instruction": "No output."}
+`
+	got, err := ReadInstructions(strings.NewReader(in), "x.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, "|") != "Seed task.|Alpaca task.|No output." {
+		t.Errorf("got %q", got)
+	}
+	chat := `{"messages": [{"role": "user", "content": "Chat task."}, {"role": "assistant", "content": "a"}]}`
+	if got, err := ReadInstructions(strings.NewReader(chat), "c"); err != nil || len(got) != 1 || got[0] != "Chat task." {
+		t.Errorf("chat: %q, %v", got, err)
+	}
+	_, err = ReadInstructions(strings.NewReader("{\"instruction\": \"ok\"}\nnot json\n"), "bad.jsonl")
+	if err == nil || !strings.Contains(err.Error(), "bad.jsonl:2:") {
+		t.Errorf("err = %v, want bad.jsonl:2", err)
+	}
+}

@@ -38,6 +38,9 @@ type Reader struct {
 	name   string
 	line   int
 	format Format
+	// instructionOnly accepts alpaca-shaped lines without an output, such
+	// as seed tasks (see ReadInstructions).
+	instructionOnly bool
 }
 
 // NewReader returns a Reader of r; name is used in error messages.
@@ -134,10 +137,13 @@ func (r *Reader) decode(b []byte) (Record, error) {
 		if in.Instruction == nil {
 			return Record{}, errors.New(`instruction: missing (alpaca format)`)
 		}
-		if in.Output == nil {
+		if in.Output == nil && !r.instructionOnly {
 			return Record{}, errors.New(`output: missing (alpaca format)`)
 		}
-		rec := Record{Instruction: *in.Instruction, Output: *in.Output}
+		rec := Record{Instruction: *in.Instruction}
+		if in.Output != nil {
+			rec.Output = *in.Output
+		}
 		if in.Input != nil {
 			rec.Input = *in.Input
 		}
@@ -165,4 +171,24 @@ func fromTurns(turns [][2]string, field, key, user, assistant string) (Record, e
 		return Record{}, fmt.Errorf("%s: want one %s and one %s turn, got %d and %d", field, user, assistant, len(u), len(a))
 	}
 	return Record{Instruction: strings.TrimSpace(u[0]), Output: a[0]}, nil
+}
+
+// ReadInstructions returns the instructions of a dataset: JSONL in any of
+// the Formats, or seed tasks (lines with an "instruction" and no
+// "output"). For chat formats the instruction is the user turn. A
+// malformed line is a *LineError.
+func ReadInstructions(r io.Reader, name string) ([]string, error) {
+	rd := NewReader(r, name)
+	rd.instructionOnly = true
+	var out []string
+	for {
+		rec, err := rd.Read()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec.Instruction)
+	}
 }
