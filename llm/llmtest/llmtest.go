@@ -1,0 +1,262 @@
+// Package llmtest provides a fake model server for tests: an httptest
+// server that speaks Ollama's native API (/api/generate, /api/chat) and the
+// OpenAI-compatible API (/v1/completions, /v1/chat/completions), answers
+// with a function the test gives, after a fixed latency, and counts what it
+// served. It is for what a real server cannot be made to do on demand:
+// exact replies, exact latencies, call counting.
+package llmtest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Call is one request as the server received it, in backend-neutral form.
+type Call struct {
+	Model       string
+	Prompt      string    // completion requests
+	Messages    []Message // chat requests
+	Temperature float64
+	MaxTokens   int
+	Seed        *int64
+	Stop        []string
+}
+
+// Message is one chat message of a Call.
+type Message struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// Text returns the prompt, or the chat messages' contents joined by
+// newlines.
+func (c Call) Text() string {
+	if c.Messages == nil {
+		return c.Prompt
+	}
+	parts := make([]string, len(c.Messages))
+	for i, m := range c.Messages {
+		parts[i] = m.Content
+	}
+	return strings.Join(parts, "\n")
+}
+
+// Server is a fake model server. Set the fields before the first request;
+// the counters are safe to read at any time.
+type Server struct {
+	*httptest.Server
+
+	// Reply returns the text for a call. It must be safe for concurrent use.
+	Reply func(Call) string
+	// Latency is how long every reply takes.
+	Latency time.Duration
+
+	inFlight    atomic.Int64
+	maxInFlight atomic.Int64
+	served      atomic.Int64
+
+	mu    sync.Mutex
+	count map[string]int // request digest → replies completed
+	log   []Served
+}
+
+// Served is one completed reply: a digest of the request body and when the
+// reply was written.
+type Served struct {
+	Digest string
+	At     time.Time
+}
+
+// NewServer starts a fake server answering with reply. Close it when done.
+func NewServer(reply func(Call) string) *Server {
+	s := &Server{Reply: reply, count: map[string]int{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/generate", s.ollama)
+	mux.HandleFunc("POST /api/chat", s.ollama)
+	mux.HandleFunc("POST /v1/completions", s.openai)
+	mux.HandleFunc("POST /v1/chat/completions", s.openai)
+	mux.HandleFunc("GET /api/version", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte(`{"version":"0.0.0-llmtest"}`))
+	})
+	s.Server = httptest.NewServer(mux)
+	return s
+}
+
+// Served returns the number of replies completed.
+func (s *Server) Served() int64 { return s.served.Load() }
+
+// MaxInFlight returns the highest number of requests handled at once.
+func (s *Server) MaxInFlight() int64 { return s.maxInFlight.Load() }
+
+// Log returns every completed reply, in the order they completed.
+func (s *Server) Log() []Served {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Served(nil), s.log...)
+}
+
+// Counts returns how many times each distinct request (by a digest of its
+// body) was answered.
+func (s *Server) Counts() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.count))
+	for k, v := range s.count {
+		out[k] = v
+	}
+	return out
+}
+
+// begin tracks a request in flight and waits out the latency. It reports
+// false if the client went away first.
+func (s *Server) begin(r *http.Request) bool {
+	n := s.inFlight.Add(1)
+	for {
+		m := s.maxInFlight.Load()
+		if n <= m || s.maxInFlight.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	if s.Latency <= 0 {
+		return true
+	}
+	t := time.NewTimer(s.Latency)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}
+
+func (s *Server) finish(digest string) {
+	s.inFlight.Add(-1)
+	s.served.Add(1)
+	s.mu.Lock()
+	s.count[digest]++
+	s.log = append(s.log, Served{digest, time.Now()})
+	s.mu.Unlock()
+}
+
+func digest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+func (s *Server) ollama(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Model    string         `json:"model"`
+		Prompt   string         `json:"prompt"`
+		Messages []Message      `json:"messages"`
+		Options  map[string]any `json:"options"`
+	}
+	body, ok := readJSON(w, r, &req)
+	if !ok {
+		return
+	}
+	c := Call{Model: req.Model, Prompt: req.Prompt, Messages: req.Messages}
+	if v, ok := req.Options["temperature"].(float64); ok {
+		c.Temperature = v
+	}
+	if v, ok := req.Options["num_predict"].(float64); ok {
+		c.MaxTokens = int(v)
+	}
+	if v, ok := req.Options["seed"].(float64); ok {
+		seed := int64(v)
+		c.Seed = &seed
+	}
+	if v, ok := req.Options["stop"].([]any); ok {
+		for _, x := range v {
+			if s, ok := x.(string); ok {
+				c.Stop = append(c.Stop, s)
+			}
+		}
+	}
+	if !s.begin(r) {
+		s.inFlight.Add(-1)
+		return
+	}
+	text := s.Reply(c)
+	resp := map[string]any{
+		"model": req.Model, "created_at": time.Now().UTC().Format(time.RFC3339Nano),
+		"done": true, "done_reason": "stop",
+		"prompt_eval_count": len(c.Text()) / 4, "eval_count": len(text)/4 + 1,
+	}
+	if strings.HasSuffix(r.URL.Path, "/chat") {
+		resp["message"] = Message{Role: "assistant", Content: text}
+	} else {
+		resp["response"] = text
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(resp)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	s.finish(digest(body))
+}
+
+func (s *Server) openai(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Model       string    `json:"model"`
+		Prompt      any       `json:"prompt"`
+		Messages    []Message `json:"messages"`
+		Temperature float64   `json:"temperature"`
+		MaxTokens   int       `json:"max_tokens"`
+		Seed        *int64    `json:"seed"`
+		Stop        []string  `json:"stop"`
+	}
+	body, ok := readJSON(w, r, &req)
+	if !ok {
+		return
+	}
+	c := Call{Model: req.Model, Messages: req.Messages, Temperature: req.Temperature,
+		MaxTokens: req.MaxTokens, Seed: req.Seed, Stop: req.Stop}
+	if p, ok := req.Prompt.(string); ok {
+		c.Prompt = p
+	}
+	if c.Temperature < 1e-3 {
+		c.Temperature = 0 // clients send greedy as a tiny positive value
+	}
+	if !s.begin(r) {
+		s.inFlight.Add(-1)
+		return
+	}
+	text := s.Reply(c)
+	usage := map[string]int{"prompt_tokens": len(c.Text()) / 4, "completion_tokens": len(text)/4 + 1}
+	usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+	var choice map[string]any
+	object := "text_completion"
+	if strings.HasSuffix(r.URL.Path, "/chat/completions") {
+		object = "chat.completion"
+		choice = map[string]any{"index": 0, "finish_reason": "stop", "message": Message{Role: "assistant", Content: text}}
+	} else {
+		choice = map[string]any{"index": 0, "finish_reason": "stop", "text": text}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{
+		"id": "llmtest", "object": object, "created": time.Now().Unix(), "model": req.Model,
+		"choices": []any{choice}, "usage": usage,
+	})
+	s.finish(digest(body))
+}
+
+func readJSON(w http.ResponseWriter, r *http.Request, v any) ([]byte, bool) {
+	body, err := io.ReadAll(r.Body)
+	if err == nil {
+		err = json.Unmarshal(body, v)
+	}
+	if err != nil {
+		http.Error(w, `{"error":"invalid JSON"}`, http.StatusBadRequest)
+		return nil, false
+	}
+	return body, true
+}
