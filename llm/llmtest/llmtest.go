@@ -93,6 +93,9 @@ func NewServer(reply func(Call) string) *Server {
 // Served returns the number of replies completed.
 func (s *Server) Served() int64 { return s.served.Load() }
 
+// InFlight returns the number of requests being handled now.
+func (s *Server) InFlight() int64 { return s.inFlight.Load() }
+
 // MaxInFlight returns the highest number of requests handled at once.
 func (s *Server) MaxInFlight() int64 { return s.maxInFlight.Load() }
 

@@ -1,0 +1,102 @@
+package pipeline
+
+import (
+	"time"
+
+	"github.com/ensinstruct/ensinstruct/llm"
+)
+
+// Run statuses, as the manifest records them.
+const (
+	StatusComplete    = "complete"    // every type reached its target
+	StatusBudget      = "budget"      // stopped cleanly: the budget was spent
+	StatusStalled     = "stalled"     // a type stopped making progress
+	StatusInterrupted = "interrupted" // cancelled (SIGINT/SIGTERM)
+	StatusFailed      = "failed"      // an error ended the run
+)
+
+// Manifest describes a run: what was asked, what it used, what it produced
+// and what it cost. It is written as JSON next to the output. It holds no
+// secrets: models are listed without keys or headers, endpoints without
+// credentials.
+type Manifest struct {
+	Version    string    `json:"version"`
+	ConfigHash string    `json:"config_hash"`
+	Seed       int64     `json:"seed"`
+	Status     string    `json:"status"`
+	Error      string    `json:"error,omitempty"`
+	Started    time.Time `json:"started"`
+	Finished   time.Time `json:"finished"`
+	Seconds    float64   `json:"seconds"`
+
+	Seeds  ManifestSeeds             `json:"seeds"`
+	Models []llm.ModelInfo           `json:"models"`
+	Output ManifestOutput            `json:"output"`
+	RunDir string                    `json:"run_dir"`
+	Counts map[string]Counts         `json:"counts"`
+	Calls  map[string]llm.ModelStats `json:"calls"`
+	Totals Totals                    `json:"totals"`
+}
+
+// ManifestSeeds identifies the seed set a run started from.
+type ManifestSeeds struct {
+	Source string `json:"source"` // a file name, or "default" for the embedded set
+	SHA256 string `json:"sha256"`
+	Tasks  int    `json:"tasks"`
+	TypeA  int    `json:"type_a"`
+	TypeB  int    `json:"type_b"`
+}
+
+// ManifestOutput says where the records went.
+type ManifestOutput struct {
+	Path    string `json:"path"` // "-" for stdout
+	Format  string `json:"format"`
+	Meta    bool   `json:"meta"`
+	Records int    `json:"records"`
+}
+
+// Totals sum the model statistics over every model.
+type Totals struct {
+	Calls            int64   `json:"calls"`
+	CacheHits        int64   `json:"cache_hits"`
+	Retries          int64   `json:"retries"`
+	Failures         int64   `json:"failures"`
+	PromptTokens     int64   `json:"prompt_tokens"`
+	CompletionTokens int64   `json:"completion_tokens"`
+	CostUSD          float64 `json:"cost_usd"`
+}
+
+// SumStats adds up per-model statistics.
+func SumStats(stats map[string]llm.ModelStats) Totals {
+	var t Totals
+	for _, s := range stats {
+		t.Calls += s.Calls
+		t.CacheHits += s.CacheHits
+		t.Retries += s.Retries
+		t.Failures += s.Failures
+		t.PromptTokens += s.PromptTokens
+		t.CompletionTokens += s.CompletionTokens
+		t.CostUSD += s.CostUSD
+	}
+	return t
+}
+
+// StatusOf derives a run's status from its error and its types' counts.
+func StatusOf(err error, interrupted bool, counts map[string]Counts) string {
+	switch {
+	case interrupted:
+		return StatusInterrupted
+	case err != nil:
+		return StatusFailed
+	}
+	status := StatusComplete
+	for _, c := range counts {
+		switch c.Stop {
+		case StopStalled:
+			return StatusStalled
+		case StopBudget:
+			status = StatusBudget
+		}
+	}
+	return status
+}

@@ -1,0 +1,268 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ensinstruct/ensinstruct/llm"
+	"github.com/ensinstruct/ensinstruct/output"
+)
+
+func testOptions() Options {
+	return Options{
+		Seeds:   testSeeds(),
+		Models:  testModels(),
+		Seed:    42,
+		RunID:   "test",
+		TargetA: 24,
+		TargetB: 8,
+		DemosA:  6,
+		DemosB:  4,
+		Window:  4,
+	}
+}
+
+// runToBytes runs the pipeline and returns its output as alpaca JSONL with
+// provenance.
+func runToBytes(t *testing.T, exec Executor, opts Options) ([]byte, map[string]Counts, error) {
+	t.Helper()
+	r, err := New(exec, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	w := output.NewWriter(&buf, output.FormatAlpaca, true)
+	counts, err := r.Run(context.Background(), w.Write)
+	return buf.Bytes(), counts, err
+}
+
+func TestRunReachesTargets(t *testing.T) {
+	out, counts, err := runToBytes(t, newFakeExec(1, time.Millisecond), testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	if len(lines) != 32 {
+		t.Fatalf("got %d records, want 24 + 8", len(lines))
+	}
+	for typ, want := range map[string]int{"A": 24, "B": 8} {
+		c := counts[typ]
+		if c.Kept != want || c.Stop != StopTarget {
+			t.Errorf("type %s: kept %d stop %q, want %d and %q", typ, c.Kept, c.Stop, want, StopTarget)
+		}
+		dropped := 0
+		for _, n := range c.Dropped {
+			dropped += n
+		}
+		if c.InstructionRequests < c.InstructionsAccepted || c.Decided != c.Kept+dropped-countStage(c, StageInstruction) ||
+			c.Decided > c.InstructionsAccepted || c.InstructionRequests < c.InstructionsAccepted+countStage(c, StageInstruction) {
+			t.Errorf("type %s: inconsistent counts %+v", typ, c)
+		}
+	}
+	// The fake makes every kind of drop happen.
+	a := counts["A"]
+	for _, reason := range []string{"instance/unparsable", "consensus/dropped-low-agreement"} {
+		if a.Dropped[reason] == 0 {
+			t.Errorf("no %s drops in %+v", reason, a.Dropped)
+		}
+	}
+	// Types interleave in proportion to the targets: 3 A per B.
+	var types []byte
+	for _, l := range lines {
+		if strings.Contains(l, `"type":"A"`) {
+			types = append(types, 'A')
+		} else {
+			types = append(types, 'B')
+		}
+	}
+	if got, want := string(types), strings.Repeat("AAAB", 8); got != want {
+		t.Errorf("type order %s, want %s", got, want)
+	}
+}
+
+func countStage(c Counts, stage string) int {
+	n := 0
+	for k, v := range c.Dropped {
+		if strings.HasPrefix(k, stage+"/") {
+			n += v
+		}
+	}
+	return n
+}
+
+// TestRunDeterministic runs the same configuration twice with different
+// call latencies, so that calls complete in different orders, and expects
+// byte-identical output.
+func TestRunDeterministic(t *testing.T) {
+	first, _, err := runToBytes(t, newFakeExec(1, 2*time.Millisecond), testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seed := uint64(2); seed < 5; seed++ {
+		again, _, err := runToBytes(t, newFakeExec(seed, 2*time.Millisecond), testOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(first, again) {
+			t.Fatalf("jitter seed %d: output differs:\n%s\n---\n%s", seed, first, again)
+		}
+	}
+	// A different run seed gives different data.
+	opts := testOptions()
+	opts.Seed = 7
+	other, _, err := runToBytes(t, newFakeExec(1, 0), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(first, other) {
+		t.Error("a different seed produced the same output")
+	}
+}
+
+// countingBudget is spent after n calls.
+type countingBudget struct {
+	exec *fakeExec
+	n    int64
+}
+
+func (b countingBudget) Exhausted() bool { return b.exec.calls.Load() >= b.n }
+
+func TestRunBudget(t *testing.T) {
+	full, _, err := runToBytes(t, newFakeExec(1, 0), testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec := newFakeExec(1, time.Millisecond)
+	opts := testOptions()
+	opts.Budget = countingBudget{exec, 40}
+	part, counts, err := runToBytes(t, exec, opts)
+	if err != nil {
+		t.Fatalf("a spent budget is a clean stop, got %v", err)
+	}
+	for _, typ := range []string{"A", "B"} {
+		if counts[typ].Stop != StopBudget {
+			t.Errorf("type %s stopped with %q, want %q", typ, counts[typ].Stop, StopBudget)
+		}
+	}
+	if calls := exec.calls.Load(); calls > 40+2*int64(opts.Window)+3*DefaultMaxPending {
+		t.Errorf("%d calls with a budget of 40", calls)
+	}
+	// Each type's records are a prefix of its records in the full run.
+	for _, typ := range []string{`"type":"A"`, `"type":"B"`} {
+		f, p := linesWith(full, typ), linesWith(part, typ)
+		if len(p) >= len(f) {
+			t.Errorf("%s: budgeted run kept %d records, full run %d", typ, len(p), len(f))
+		}
+		for i := range p {
+			if p[i] != f[i] {
+				t.Fatalf("%s: record %d differs from the full run", typ, i)
+			}
+		}
+	}
+}
+
+func linesWith(b []byte, s string) []string {
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func TestRunFailure(t *testing.T) {
+	exec := newFakeExec(1, time.Millisecond)
+	exec.failAt = 30
+	_, _, err := runToBytes(t, exec, testOptions())
+	if !errors.Is(err, errFake) {
+		t.Fatalf("err = %v, want the executor's error", err)
+	}
+}
+
+func TestRunCancel(t *testing.T) {
+	exec := newFakeExec(1, 5*time.Millisecond)
+	r, err := New(exec, testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var n atomic.Int32
+	start := time.Now()
+	counts, err := r.Run(ctx, func(output.Record) error {
+		if n.Add(1) == 3 {
+			cancel()
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v to stop", d)
+	}
+	if counts["A"].Stop != StopInterrupted {
+		t.Errorf("stop = %q, want %q", counts["A"].Stop, StopInterrupted)
+	}
+}
+
+func TestRunSinkError(t *testing.T) {
+	r, err := New(newFakeExec(1, 0), testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("disk full")
+	_, err = r.Run(context.Background(), func(output.Record) error { return boom })
+	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "writing output") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestRunStalls(t *testing.T) {
+	exec := newFakeExec(1, 0)
+	exec.reply = func(string, llm.Request, int) string { return "No." }
+	opts := testOptions()
+	opts.StallLimit = 25
+	out, counts, err := runToBytes(t, exec, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 0 {
+		t.Errorf("output %q, want none", out)
+	}
+	for _, typ := range []string{"A", "B"} {
+		c := counts[typ]
+		if c.Stop != StopStalled || c.InstructionRequests < 25 || c.Dropped["instruction/too-short"] < 25 {
+			t.Errorf("type %s: %+v, want a stall after 25 too-short instructions", typ, c)
+		}
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*Options)
+		want   string
+	}{
+		{"no targets", func(o *Options) { o.TargetA, o.TargetB = 0, 0 }, "both targets are 0"},
+		{"no ensemble", func(o *Options) { o.Models = o.Models[:1] }, "no model has the ensemble role"},
+		{"A target without A seeds", func(o *Options) { o.Seeds = o.Seeds[12:] }, "type-A target needs type-A seeds"},
+		{"bad style", func(o *Options) { o.Models[1].Style = "poem" }, `style "poem"`},
+		{"bad threshold", func(o *Options) { o.NoveltyThreshold = 2 }, "outside [0, 1]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := testOptions()
+			tt.mutate(&o)
+			_, err := New(newFakeExec(1, 0), o)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,509 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+
+	"github.com/ensinstruct/ensinstruct/filter"
+	"github.com/ensinstruct/ensinstruct/llm"
+	"github.com/ensinstruct/ensinstruct/output"
+	"github.com/ensinstruct/ensinstruct/prompts"
+	"github.com/ensinstruct/ensinstruct/seeds"
+	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
+)
+
+// typeRun is the pipeline of one task type. Three kinds of goroutine share
+// it:
+//   - the coordinator issues instruction requests through a sliding window,
+//     consumes their results strictly in request order, and runs the
+//     checks and the novelty index (the only state that depends on order);
+//   - one job per accepted instruction makes the instance call and the
+//     ensemble calls and applies the consensus rule;
+//   - the emitter puts job outcomes back in acceptance order and sends the
+//     kept records downstream.
+type typeRun struct {
+	r         *Runner
+	opts      *Options
+	typ       seeds.Type
+	target    int
+	seedTexts []string
+	demos     int
+	instrM    []ModelRef
+	instM     []ModelRef
+	ensM      []ModelRef
+	counts    counter
+
+	// Coordinator state.
+	index    *filter.Index
+	accepted []string
+	accAfter []int // accAfter[j%Window]: len(accepted) after consuming result j
+
+	// Shared between the coordinator and the emitter.
+	mu       sync.Mutex
+	pending  int // accepted instructions not yet decided
+	decided  int
+	kept     int
+	consumed int
+	notify   chan struct{}
+	stop     *onceFlag
+}
+
+func newTypeRun(r *Runner, typ seeds.Type, target int, tasks []seeds.Task) *typeRun {
+	o := &r.opts
+	t := &typeRun{
+		r: r, opts: o, typ: typ, target: target,
+		demos:    o.DemosA,
+		index:    filter.NewIndex(),
+		accAfter: make([]int, o.Window),
+		notify:   make(chan struct{}, 1),
+		stop:     newOnceFlag(),
+	}
+	if typ == seeds.TypeB {
+		t.demos = o.DemosB
+	}
+	for _, s := range tasks {
+		t.seedTexts = append(t.seedTexts, s.Instruction)
+		t.index.Add(s.Instruction)
+	}
+	for _, x := range o.Exclude {
+		t.index.Add(x)
+	}
+	for _, m := range o.Models {
+		if m.has(llm.RoleInstructions) {
+			t.instrM = append(t.instrM, m)
+		}
+		if m.has(llm.RoleInstances) {
+			t.instM = append(t.instM, m)
+		}
+		if m.has(llm.RoleEnsemble) {
+			t.ensM = append(t.ensM, m)
+		}
+	}
+	t.counts.c.Target = target
+	return t
+}
+
+// finish records why the type stops (the first reason wins) and tells the
+// coordinator to issue nothing more.
+func (t *typeRun) finish(reason string) {
+	t.counts.add(func(c *Counts) {
+		if c.Stop == "" {
+			c.Stop = reason
+		}
+	})
+	t.stop.set()
+}
+
+func (t *typeRun) signal() {
+	select {
+	case t.notify <- struct{}{}:
+	default:
+	}
+}
+
+// outcome is the fate of accepted instruction m.
+type outcome struct {
+	m          int
+	rec        output.Record
+	kept       bool
+	unfinished bool          // a call was refused by the budget
+	stage      string        // where a dropped example was dropped
+	reason     filter.Reason // and why
+}
+
+func (t *typeRun) run(ctx context.Context, out chan<- output.Record) error {
+	defer close(out)
+	if t.target <= 0 {
+		t.finish(StopTarget)
+		return nil
+	}
+	tctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(tctx)
+	outcomes := make(chan outcome, t.opts.MaxPending)
+	var jobs sync.WaitGroup
+	g.Go(func() error { return t.emit(gctx, outcomes, out, cancel) })
+	g.Go(func() error {
+		err := t.coordinate(gctx, g, outcomes, &jobs)
+		jobs.Wait()
+		close(outcomes)
+		return err
+	})
+	err := g.Wait()
+	if ctx.Err() == nil && t.stop.isSet() && errors.Is(err, context.Canceled) {
+		// The type cancelled its own work on purpose (target reached or
+		// stalled): the calls it abandoned are not failures.
+		err = nil
+	}
+	return err
+}
+
+// emit receives job outcomes, restores acceptance order and sends kept
+// records downstream, stopping at the target.
+func (t *typeRun) emit(ctx context.Context, outcomes <-chan outcome, out chan<- output.Record, cancel func()) error {
+	held := map[int]outcome{}
+	next, dry := 0, 0
+	emitting := true
+	for {
+		var o outcome
+		var ok bool
+		select {
+		case o, ok = <-outcomes:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if !ok {
+			return nil
+		}
+		held[o.m] = o
+		for emitting {
+			o, ok := held[next]
+			if !ok {
+				break
+			}
+			delete(held, next)
+			next++
+			if o.unfinished {
+				// The budget stopped this example half way; later ones
+				// cannot be emitted without breaking the order. Keep
+				// draining so that calls already paid for finish and are
+				// cached for the next run.
+				t.finish(StopBudget)
+				emitting = false
+				break
+			}
+			t.mu.Lock()
+			t.pending--
+			t.decided++
+			if o.kept {
+				t.kept++
+			}
+			kept := t.kept
+			t.mu.Unlock()
+			t.counts.add(func(c *Counts) {
+				c.Decided++
+				if o.kept {
+					c.Kept++
+				}
+			})
+			if !o.kept {
+				t.counts.drop(o.stage, o.reason)
+			}
+			t.signal()
+			if !o.kept {
+				if dry++; dry >= t.opts.StallLimit {
+					t.opts.Logger.Warn("no example kept in a row; stopping this type",
+						"type", string(t.typ), "decided", dry)
+					t.finish(StopStalled)
+					cancel()
+					return nil
+				}
+				continue
+			}
+			dry = 0
+			select {
+			case out <- o.rec:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			if kept >= t.target {
+				t.finish(StopTarget)
+				cancel()
+				return nil
+			}
+		}
+	}
+}
+
+// instrCall is an instruction request in flight.
+type instrCall struct {
+	i     int
+	model ModelRef
+	f     *future[llm.Response]
+}
+
+// coordinate runs the instruction stage: a window of requests in flight,
+// results consumed in request order.
+func (t *typeRun) coordinate(ctx context.Context, g *errgroup.Group, outcomes chan<- outcome, jobs *sync.WaitGroup) error {
+	var queue []*instrCall
+	issued, dry := 0, 0
+	for {
+		for len(queue) < t.opts.Window && !t.stop.isSet() && t.wantMore(len(queue)) {
+			if t.budgetSpent() {
+				t.finish(StopBudget)
+				break
+			}
+			queue = append(queue, t.launchInstruction(ctx, g, issued))
+			issued++
+		}
+		if len(queue) == 0 {
+			if t.stop.isSet() {
+				return nil
+			}
+			select {
+			case <-t.notify:
+				continue
+			case <-t.stop.ch:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		head := queue[0]
+		select {
+		case <-head.f.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		queue = queue[1:]
+		if head.f.err != nil {
+			return head.f.err
+		}
+		if t.consume(ctx, g, head, outcomes, jobs) {
+			dry = 0
+		} else if dry++; dry >= t.opts.StallLimit {
+			t.opts.Logger.Warn("no instruction accepted in a row; stopping this type",
+				"type", string(t.typ), "requests", dry)
+			t.finish(StopStalled)
+			return nil
+		}
+		if t.stop.isSet() && t.counts.snapshot().Stop == StopBudget {
+			return nil // calls still in flight finish and are cached
+		}
+	}
+}
+
+// wantMore decides whether another instruction request is worth issuing:
+// enough accepted instructions are in flight to reach the target at the
+// yield seen so far? It only paces the work; it never changes what a
+// request contains.
+func (t *typeRun) wantMore(queued int) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.pending >= t.opts.MaxPending {
+		return false
+	}
+	need := t.target - t.kept
+	if need <= 0 {
+		return false
+	}
+	acceptRate := float64(len(t.accepted)+1) / float64(t.consumed+2)
+	yield := float64(t.kept+1) / float64(t.decided+2)
+	return (float64(t.pending)+float64(queued)*acceptRate)*yield < float64(need)
+}
+
+func (t *typeRun) budgetSpent() bool {
+	return t.opts.Budget != nil && t.opts.Budget.Exhausted()
+}
+
+// launchInstruction builds request i and starts it. The prompt shows
+// demonstrations drawn by the RNG of request i: seeds of this type and up
+// to MachineDemos instructions accepted before result i-Window was
+// consumed, so that what request i contains does not depend on timing.
+func (t *typeRun) launchInstruction(ctx context.Context, g *errgroup.Group, i int) *instrCall {
+	rng := newRNG(t.opts.Seed, string(t.typ), "instruction", i)
+	pool := 0
+	if w := t.opts.Window; i >= w {
+		pool = t.accAfter[(i-w)%w]
+	}
+	nMachine := min(t.opts.MachineDemos, pool)
+	demos := make([]string, 0, t.demos)
+	for _, k := range rng.sample(pool, nMachine) {
+		demos = append(demos, t.accepted[k])
+	}
+	for _, k := range rng.sample(len(t.seedTexts), t.demos-len(demos)) {
+		demos = append(demos, t.seedTexts[k])
+	}
+	rng.shuffle(len(demos), func(a, b int) { demos[a], demos[b] = demos[b], demos[a] })
+	model := rng.pickWeighted(t.instrM)
+	p := prompts.InstructionPrompt(prompts.Style(model.Style), t.typ, demos)
+	req := toRequest(p, t.opts.InstructionSampling, rng)
+
+	c := &instrCall{i: i, model: model, f: newFuture[llm.Response]()}
+	t.counts.add(func(c *Counts) { c.InstructionRequests++ })
+	g.Go(func() error {
+		resp, err := t.r.exec.Do(ctx, model.Name, req, i)
+		c.f.set(resp, err)
+		return nil // the coordinator reports the error, in order
+	})
+	return c
+}
+
+// consume applies the instruction checks and the novelty index to the
+// result of one instruction request and, when it is accepted, starts its
+// job. It reports whether the instruction was accepted.
+func (t *typeRun) consume(ctx context.Context, g *errgroup.Group, c *instrCall, outcomes chan<- outcome, jobs *sync.WaitGroup) bool {
+	accepted := false
+	defer func() {
+		t.mu.Lock()
+		t.accAfter[t.consumed%t.opts.Window] = len(t.accepted)
+		t.consumed++
+		t.mu.Unlock()
+	}()
+	instr, ok := prompts.ParseInstruction(c.f.val.Text, prompts.Style(c.model.Style))
+	if !ok {
+		t.counts.drop(StageInstruction, filter.ReasonUnparsable)
+		return accepted
+	}
+	if r := t.opts.Checks.Check(instr); r != "" {
+		t.counts.drop(StageInstruction, r)
+		return accepted
+	}
+	nov := t.index.Check(instr, t.opts.NoveltyThreshold)
+	if !nov.Novel {
+		t.counts.drop(StageInstruction, filter.ReasonNotNovel)
+		return accepted
+	}
+	t.index.Add(instr)
+	t.mu.Lock()
+	m := len(t.accepted)
+	t.accepted = append(t.accepted, instr)
+	t.pending++
+	t.mu.Unlock()
+	t.counts.add(func(c *Counts) { c.InstructionsAccepted++ })
+	accepted = true
+
+	jobs.Add(1)
+	g.Go(func() error {
+		defer jobs.Done()
+		o, err := t.process(ctx, m, instr, c.model.Name, nov.Max)
+		if err != nil {
+			return err
+		}
+		select {
+		case outcomes <- o:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	return accepted
+}
+
+// process runs the instance and ensemble stages and the consensus rule
+// for accepted instruction m.
+func (t *typeRun) process(ctx context.Context, m int, instr, instrModel string, novelty float64) (outcome, error) {
+	o := outcome{m: m}
+	rng := newRNG(t.opts.Seed, string(t.typ), "instance", m)
+	model := rng.pickWeighted(t.instM)
+	style := prompts.Style(model.Style)
+	req := toRequest(prompts.InstancePrompt(style, t.typ, instr), t.opts.InstanceSampling, rng)
+	if t.budgetSpent() {
+		o.unfinished = true
+		return o, nil
+	}
+	t.counts.add(func(c *Counts) { c.InstanceRequests++ })
+	resp, err := t.r.exec.Do(ctx, model.Name, req, 0)
+	if err != nil {
+		return o, err
+	}
+
+	var input, out string
+	var reason filter.Reason
+	if t.opts.CompatParser {
+		var ok bool
+		if input, out, ok = prompts.ParseInstanceCompat(resp.Text, t.typ); !ok {
+			reason = filter.ReasonUnparsable
+		} else {
+			reason = filter.CheckInstance(t.typ, instr, input, out, t.opts.Instance)
+		}
+	} else {
+		input, out, reason = prompts.ExtractInstance(resp.Text, t.typ, instr, t.opts.Instance)
+	}
+	if reason != "" {
+		o.stage, o.reason = StageInstance, reason
+		return o, nil
+	}
+	t.counts.add(func(c *Counts) { c.InstancesValid++ })
+
+	if t.budgetSpent() {
+		o.unfinished = true
+		return o, nil
+	}
+	answers := make([]string, len(t.ensM))
+	eg, ectx := errgroup.WithContext(ctx)
+	for j, e := range t.ensM {
+		estyle := prompts.Style(e.Style)
+		ereq := toRequest(prompts.AnswerPrompt(estyle, instr, input), t.opts.EnsembleSampling,
+			newRNG(t.opts.Seed, string(t.typ), "ensemble/"+e.Name, m))
+		eg.Go(func() error {
+			r, err := t.r.exec.Do(ectx, e.Name, ereq, 0)
+			if err != nil {
+				return err
+			}
+			answers[j] = prompts.ParseAnswer(r.Text, estyle)
+			return nil
+		})
+	}
+	t.counts.add(func(c *Counts) { c.EnsembleCalls += len(t.ensM) })
+	if err := eg.Wait(); err != nil {
+		return o, err
+	}
+
+	d := filter.Consensus(append([]string{out}, answers...), t.opts.Consensus)
+	if !d.Kept {
+		o.stage, o.reason = StageConsensus, d.Reason
+		return o, nil
+	}
+	if d.Output == "" {
+		// The reference keeps two ensemble models agreeing on nothing;
+		// generated data never wants an empty output.
+		o.stage, o.reason = StageConsensus, filter.ReasonEmptyPick
+		return o, nil
+	}
+	ens := make([]string, len(t.ensM))
+	for j, e := range t.ensM {
+		ens[j] = e.Name
+	}
+	nov := novelty
+	o.kept = true
+	o.rec = output.Record{
+		Instruction: instr,
+		Input:       input,
+		Output:      d.Output,
+		Meta: &output.Meta{
+			ID:               recordID(t.opts.RunID, t.typ, m),
+			Type:             string(t.typ),
+			InstructionModel: instrModel,
+			InstanceModel:    model.Name,
+			Ensemble:         ens,
+			Consensus: &output.ConsensusMeta{
+				Reason: string(d.Reason), Pick: d.Pick, Pairwise: d.Pairwise,
+				Scores: d.Scores, MinPair: d.MinPair,
+			},
+			NoveltyMax: &nov,
+		},
+	}
+	return o, nil
+}
+
+// recordID derives a record's UUID (version 5) from the run and the
+// record's place in it, so that re-running writes the same IDs.
+func recordID(runID string, typ seeds.Type, m int) string {
+	return uuid.NewSHA1(uuid.NameSpaceURL, []byte("ensinstruct:"+runID+"/"+string(typ)+"/"+strconv.Itoa(m))).String()
+}
+
+// toRequest turns a rendered prompt and a stage's sampling settings into a
+// model request. Sampled requests carry a seed from rng so that backends
+// that honour seeds can reproduce them.
+func toRequest(p prompts.Prompt, s Sampling, rng rng) llm.Request {
+	req := llm.Request{
+		Prompt:      p.Text,
+		MaxTokens:   s.MaxTokens,
+		Temperature: s.Temperature,
+		TopP:        s.TopP,
+		TopK:        s.TopK,
+		Stop:        p.Stop,
+	}
+	for _, m := range p.Messages {
+		req.Messages = append(req.Messages, llm.Message{Role: m.Role, Content: m.Content})
+	}
+	if s.Temperature > 0 {
+		seed := rng.seedValue()
+		req.Seed = &seed
+	}
+	return req
+}
