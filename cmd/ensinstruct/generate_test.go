@@ -1,0 +1,423 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ensinstruct/ensinstruct/llm/llmtest"
+	"github.com/ensinstruct/ensinstruct/pipeline"
+	"github.com/ensinstruct/ensinstruct/pipeline/pipelinetest"
+)
+
+// fakeModels starts a fake model server that answers the pipeline's
+// prompts as pipelinetest.Reply does.
+func fakeModels(t *testing.T, latency time.Duration) *llmtest.Server {
+	t.Helper()
+	srv := llmtest.NewServer(func(c llmtest.Call) string {
+		r := pipelinetest.Request{Model: c.Model, Prompt: c.Prompt, Temperature: c.Temperature, Seed: c.Seed}
+		if c.Messages != nil {
+			r.Messages = []string{}
+			for _, m := range c.Messages {
+				r.Messages = append(r.Messages, m.Content)
+			}
+		}
+		return pipelinetest.Reply(r)
+	})
+	srv.Latency = latency
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// writeTestSeeds writes pipelinetest's seed set as a seed file.
+func writeTestSeeds(t *testing.T, dir string) string {
+	t.Helper()
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	for _, s := range pipelinetest.Seeds() {
+		if err := enc.Encode(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := filepath.Join(dir, "seeds.jsonl")
+	if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// fakeConfig writes a config whose three models live on srv: "gen" writes
+// instructions and instances (completion style), "e1" (completion) and
+// "e2" (chat, through the OpenAI-compatible API) answer for the vote.
+func fakeConfig(t *testing.T, dir, url string, maxConcurrent int) string {
+	t.Helper()
+	cfg := fmt.Sprintf(`models:
+  gen:
+    backend: ollama
+    model: gen
+    endpoint: %[1]s
+    roles: [instructions, instances]
+  e1:
+    backend: ollama
+    model: e1
+    endpoint: %[1]s
+    roles: [ensemble]
+  e2:
+    backend: openai
+    model: e2
+    endpoint: %[1]s/v1
+    roles: [ensemble]
+    style: chat
+endpoints:
+  %[1]s: {max_concurrent: %[2]d}
+  %[1]s/v1: {max_concurrent: %[2]d}
+generation:
+  demos_a: 6
+  demos_b: 4
+  window: 4
+seed: 7
+n: 24
+progress: none
+`, url, maxConcurrent)
+	p := filepath.Join(dir, "gen.yaml")
+	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// runCLI runs the command in process and returns stdout, stderr and the
+// exit code.
+func runCLI(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	a := &app{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
+	code := a.execute(context.Background(), args)
+	return stdout.String(), stderr.String(), code
+}
+
+func readManifest(t *testing.T, path string) pipeline.Manifest {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m pipeline.Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestGenerateAgainstFakeServer runs generate end to end over HTTP against
+// a fake server with exact replies and checks the exact output, that a
+// second run with a fresh cache gives the same bytes, and that a third run
+// with the first run's cache makes no call at all.
+func TestGenerateAgainstFakeServer(t *testing.T) {
+	dir := t.TempDir()
+	srv := fakeModels(t, 0)
+	cfg := fakeConfig(t, dir, srv.URL, 4)
+	seedsFile := writeTestSeeds(t, dir)
+	args := func(runDir string) []string {
+		return []string{"generate", "-c", cfg, "--seeds", seedsFile, "--meta", "--run-dir", filepath.Join(dir, runDir)}
+	}
+
+	out1, stderr, code := runCLI(t, args("run1")...)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, stderr)
+	}
+	golden := filepath.Join("testdata", "generate_fake.golden.jsonl")
+	if *updateScripts {
+		if err := os.WriteFile(golden, []byte(out1), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test ./cmd/ensinstruct -run TestGenerateAgainstFakeServer -update)", err)
+	}
+	if out1 != string(want) {
+		t.Errorf("output differs from %s:\n%s", golden, out1)
+	}
+	if n := strings.Count(out1, "\n"); n != 24 {
+		t.Errorf("%d records, want 24", n)
+	}
+	if !strings.Contains(stderr, "complete in") || !strings.Contains(stderr, "consensus/dropped-low-agreement") {
+		t.Errorf("summary missing from stderr:\n%s", stderr)
+	}
+	m := readManifest(t, filepath.Join(dir, "run1", "manifest.json"))
+	if m.Status != pipeline.StatusComplete || m.Output.Records != 24 || m.Counts["A"].Kept != 16 || m.Counts["B"].Kept != 8 {
+		t.Errorf("manifest: status %s, records %d, counts %+v", m.Status, m.Output.Records, m.Counts)
+	}
+	// Calls still in flight when the targets were reached are cancelled:
+	// started, counted, never served.
+	if served := srv.Served(); served > m.Totals.Calls || served < m.Totals.Calls-16 {
+		t.Errorf("manifest counts %d calls, the server served %d", m.Totals.Calls, served)
+	}
+
+	// (1) The same config and seed with a fresh cache: the same bytes.
+	out2, stderr, code := runCLI(t, args("run2")...)
+	if code != 0 || out2 != out1 {
+		t.Fatalf("second run (fresh cache): exit %d, same output %v\n%s", code, out2 == out1, stderr)
+	}
+	// The first run's cache answers every call the output depends on.
+	// Calls started after the target was in sight are timing-dependent
+	// (a replay runs ahead faster), so a few may be new; they change
+	// nothing in the output.
+	served := srv.Served()
+	out3, stderr, code := runCLI(t, args("run1")...)
+	if code != 0 || out3 != out1 {
+		t.Fatalf("replay: exit %d, same output %v\n%s", code, out3 == out1, stderr)
+	}
+	m = readManifest(t, filepath.Join(dir, "run1", "manifest.json"))
+	if fresh := srv.Served() - served; fresh > 16 || m.Totals.Calls-m.Totals.CacheHits > 16 || m.Totals.CacheHits == 0 {
+		t.Errorf("replay: %d calls reached the server, %d of %d were cache hits", fresh, m.Totals.CacheHits, m.Totals.Calls)
+	}
+
+	// Formats and -o: the file appears whole, with the manifest beside it.
+	outFile := filepath.Join(dir, "data.jsonl")
+	_, stderr, code = runCLI(t, append(args("run1"), "--format", "openai", "-o", outFile)...)
+	if code != 0 {
+		t.Fatalf("-o: exit %d\n%s", code, stderr)
+	}
+	b, err := os.ReadFile(outFile)
+	if err != nil || strings.Count(string(b), `{"messages":[{"role":"user"`) != 24 {
+		t.Errorf("-o %s: %v\n%s", outFile, err, b)
+	}
+	if _, err := os.Stat(outFile + ".partial"); !os.IsNotExist(err) {
+		t.Errorf("partial file left behind: %v", err)
+	}
+	if m := readManifest(t, outFile+".manifest.json"); m.Output.Format != "openai" || m.Output.Records != 24 {
+		t.Errorf("manifest next to the output: %+v", m.Output)
+	}
+}
+
+// ensinstructBinary returns a path that runs this test binary as the
+// ensinstruct command (testscript.Main dispatches on the program name).
+func ensinstructBinary(t *testing.T) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "ensinstruct")
+	if err := os.Symlink(exe, bin); err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// TestGenerateResumeAfterSIGKILL kills a real generate process with SIGKILL
+// at random points, restarts it with the same command each time, and
+// checks that the final output is byte-identical to an uninterrupted run's
+// and that no model call that had completed was made again.
+func TestGenerateResumeAfterSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and kills child processes")
+	}
+	bin := ensinstructBinary(t)
+	dir := t.TempDir()
+	seedsFile := writeTestSeeds(t, dir)
+
+	// The uninterrupted reference run.
+	ref := fakeModels(t, 0)
+	refCfg := fakeConfig(t, t.TempDir(), ref.URL, 4)
+	want, stderr, code := runCLI(t, "generate", "-c", refCfg, "--seeds", seedsFile, "--meta", "-n", "40",
+		"--run-dir", filepath.Join(dir, "ref"))
+	if code != 0 {
+		t.Fatalf("reference run: exit %d\n%s", code, stderr)
+	}
+
+	// The same command against a slow server, killed and restarted. The
+	// model names and replies are the same; only the URL differs, and the
+	// output does not depend on it.
+	srv := fakeModels(t, 40*time.Millisecond)
+	cfg := fakeConfig(t, t.TempDir(), srv.URL, 4)
+	out := filepath.Join(dir, "out.jsonl")
+	args := []string{"generate", "-c", cfg, "--seeds", seedsFile, "--meta", "-n", "40",
+		"--run-dir", filepath.Join(dir, "killed"), "-o", out}
+	rng := rand.New(rand.NewPCG(1, 2))
+	kills := 0
+	var killTimes []time.Time
+	for attempt := 0; ; attempt++ {
+		cmd := exec.Command(bin, args...)
+		var errBuf bytes.Buffer
+		cmd.Stderr = &errBuf
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		if attempt < 4 {
+			delay := time.Duration(300+rng.IntN(400)) * time.Millisecond
+			select {
+			case err := <-done:
+				t.Logf("run %d finished before the kill at %v: %v", attempt, delay, err)
+				if err != nil {
+					t.Fatalf("run %d: %v\n%s", attempt, err, errBuf.String())
+				}
+			case <-time.After(delay):
+				cmd.Process.Signal(syscall.SIGKILL)
+				<-done
+				kills++
+				killTimes = append(killTimes, time.Now())
+				t.Logf("run %d killed after %v; %d replies served so far", attempt, delay, srv.Served())
+				if _, err := os.Stat(out); err == nil {
+					t.Fatalf("the final output exists after a kill")
+				}
+				continue
+			}
+		} else if err := <-done; err != nil {
+			t.Fatalf("final run: %v\n%s", err, errBuf.String())
+		}
+		break
+	}
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != want {
+		t.Fatalf("output after %d kills differs from the uninterrupted run:\n got %d bytes\nwant %d bytes", kills, len(got), len(want))
+	}
+
+	// No call that had completed was made again. A reply the server wrote
+	// just before a kill may not have reached the cache; one written well
+	// before (500 ms) must have.
+	first := map[string]time.Time{}
+	repeats := 0
+	for _, s := range srv.Log() {
+		at, seen := first[s.Digest]
+		if !seen {
+			first[s.Digest] = s.At
+			continue
+		}
+		repeats++
+		settled := false
+		for _, k := range killTimes {
+			if at.Before(k.Add(-500*time.Millisecond)) && s.At.After(k) {
+				settled = true
+			}
+		}
+		if settled {
+			t.Errorf("request %s answered at %v was made again at %v", s.Digest, at.Format(time.StampMilli), s.At.Format(time.StampMilli))
+		}
+	}
+	// At most the calls in flight at each kill (4 slots on each of the
+	// two endpoints) can be repeated.
+	if repeats > kills*8 {
+		t.Errorf("%d repeated calls after %d kills", repeats, kills)
+	}
+	t.Logf("%d kills, %d replies served, %d distinct, %d repeated", kills, len(srv.Log()), len(first), repeats)
+	if kills == 0 {
+		t.Error("no run was killed; the test did not test resuming")
+	}
+}
+
+// TestGenerateSIGINT interrupts a real generate process and checks that
+// it exits 130 with only complete records written, the partial output file
+// left under its .partial name and the manifest saying "interrupted".
+func TestGenerateSIGINT(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts child processes")
+	}
+	bin := ensinstructBinary(t)
+	dir := t.TempDir()
+	srv := fakeModels(t, 20*time.Millisecond)
+	cfg := fakeConfig(t, dir, srv.URL, 2)
+	seedsFile := writeTestSeeds(t, dir)
+
+	for _, toFile := range []bool{false, true} {
+		t.Run(fmt.Sprintf("file=%v", toFile), func(t *testing.T) {
+			out := filepath.Join(dir, fmt.Sprintf("out-%v.jsonl", toFile))
+			args := []string{"generate", "-c", cfg, "--seeds", seedsFile, "-n", "400",
+				"--run-dir", filepath.Join(dir, fmt.Sprintf("run-%v", toFile))}
+			if toFile {
+				args = append(args, "-o", out)
+			}
+			cmd := exec.Command(bin, args...)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// Interrupt once some records are out.
+			deadline := time.Now().Add(20 * time.Second)
+			for time.Now().Before(deadline) {
+				time.Sleep(100 * time.Millisecond)
+				if toFile {
+					if b, _ := os.ReadFile(out + ".partial"); bytes.Count(b, []byte("\n")) >= 3 {
+						break
+					}
+				} else if srv.Served() > 120 {
+					break
+				}
+			}
+			cmd.Process.Signal(os.Interrupt)
+			err := cmd.Wait()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+				t.Fatalf("exit: %v, want status 130\n%s", err, stderr.String())
+			}
+			data := stdout.Bytes()
+			manifest := filepath.Join(dir, fmt.Sprintf("run-%v", toFile), "manifest.json")
+			if toFile {
+				if _, err := os.Stat(out); !os.IsNotExist(err) {
+					t.Errorf("interrupted run renamed its output: %v", err)
+				}
+				if data, err = os.ReadFile(out + ".partial"); err != nil {
+					t.Fatal(err)
+				}
+				manifest = out + ".manifest.json"
+			}
+			lines := bytes.Split(data, []byte("\n"))
+			if len(data) == 0 || len(lines[len(lines)-1]) != 0 {
+				t.Fatalf("output does not end with a complete line: %q", data[max(0, len(data)-80):])
+			}
+			for i, l := range lines[:len(lines)-1] {
+				if !json.Valid(l) {
+					t.Fatalf("line %d is not a complete record: %q", i+1, l)
+				}
+			}
+			m := readManifest(t, manifest)
+			if m.Status != pipeline.StatusInterrupted || m.Output.Records != len(lines)-1 {
+				t.Errorf("manifest: status %q, %d records; %d lines written", m.Status, m.Output.Records, len(lines)-1)
+			}
+		})
+	}
+}
+
+func TestGenerateUsage(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"no models", []string{"generate"}, 2, "no models"},
+		{"bad spec", []string{"generate", "--model", "llama"}, 2, "llama"},
+		{"bad format", []string{"generate", "--model", "ollama:x", "--ensemble", "ollama:y", "--format", "csv"}, 2, "alpaca, openai or sharegpt"},
+		{"no ensemble", []string{"generate", "--model", "ollama:x", "--run-dir", dir}, 2, "no model has the ensemble role"},
+		{"bad set", []string{"generate", "--set", "generation.windw=3", "--model", "ollama:x"}, 2, `unknown field "windw"`},
+		{"bad seeds", []string{"generate", "--model", "ollama:x", "--ensemble", "ollama:y", "--seeds", filepath.Join(dir, "none.jsonl")}, 2, "none.jsonl"},
+		{"unreachable", []string{"generate", "--model", "ollama:x@http://127.0.0.1:1", "--ensemble", "ollama:y@http://127.0.0.1:1", "--run-dir", dir}, 1, "not reachable; start it with `ollama serve`"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, code := runCLI(t, tt.args...)
+			if code != tt.code || !strings.Contains(stderr, tt.want) || stdout != "" {
+				t.Errorf("exit %d, stderr %q, stdout %q; want exit %d and %q", code, stderr, stdout, tt.code, tt.want)
+			}
+		})
+	}
+}
