@@ -1,12 +1,694 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/ensinstruct/ensinstruct/filter"
+	"github.com/ensinstruct/ensinstruct/llm"
+	"github.com/ensinstruct/ensinstruct/output"
+	"github.com/ensinstruct/ensinstruct/pipeline"
+	"github.com/spf13/cobra"
+)
+
+const filterLong = `Filter an instruction dataset: read JSONL records from the FILEs (or stdin when
+there are none, or for "-"), run the steps the flags ask for, and write the
+records that survive to stdout (or -o FILE), in input order, each as soon as
+it is decided. With no step flag, records pass through unchanged (a format
+conversion).
+
+Input: one record per line in alpaca ({"instruction", "input", "output"}),
+openai ({"messages": [...]}) or sharegpt ({"conversations": [...]}) form,
+detected per file from its first record unless --input-format says. Chat
+formats carry no separate input: the user turn becomes the instruction.
+
+Steps, each only when asked, in this order:
+
+  1. --heuristics  the checks generate applies: instructions of at most
+     --min-words or more than --max-words words, containing a --blacklist
+     word, starting with a --bad-prefix or with punctuation or a non-ASCII
+     character; empty outputs, inputs that only repeat the instruction,
+     outputs stuck in a loop; empty inputs with --require-input. It also
+     drops a record whose consensus pick (steps 3 and 4) is empty.
+  2. --dedup[=T]   drop a record whose instruction has a Rouge-L F (no
+     stemming) above T (default 0.7; exactly T is kept) against an
+     instruction this step accepted earlier or one of the --exclude
+     datasets. Write the threshold with '=': "--dedup 0.5" reads 0.5 as a
+     FILE.
+  3. --candidates FILE (repeatable)  offline consensus: the i-th record of
+     each FILE is another model's answer to the i-th input record (its
+     output field, or its assistant turn). The record's own output is
+     candidate 0, each FILE one more, and the Ensemble-Instruct rule picks
+     one or drops the record (see "ensinstruct score --help"). Every FILE
+     must have as many records as the input: a mismatch is an error (exit
+     2) found before anything is written when the inputs are regular
+     files, otherwise as soon as it shows.
+  4. --ensemble SPEC (repeatable), or the ensemble-role models of -c CONFIG:
+     online consensus: each model answers the instruction and input
+     zero-shot, with the prompts, sampling (greedy), response cache and
+     endpoint limits generate uses; the record's output is candidate 0.
+     A SPEC is ollama:NAME[@URL] or openai:NAME[@BASE_URL].
+
+Kept records of a consensus step have their instruction and input trimmed
+and their output replaced by the pick, as in the reference implementation.
+
+On stderr at the end: records read, kept, and dropped by stage/reason
+(heuristics/too-short, dedup/not-novel, consensus/dropped-low-agreement,
+ensemble/dropped-low-agreement, ...). --rejected FILE writes every dropped
+record with its reason and scores, one JSON object per line.
+
+A malformed input line is an error naming FILE:LINE (exit 2) unless
+--skip-invalid, which counts and skips it (and the candidates at its
+position). With -o, the output is written to FILE.partial and renamed to
+FILE only when the run succeeds.`
+
+const filterExample = `  # the reference's own sample: 153 rows in, 105 out
+  ensinstruct filter --candidates flan-t5-xxl_output.jsonl --candidates flan-ul2_output.jsonl < samples.jsonl
+
+  # heuristics and near-duplicate removal, also against last week's data
+  ensinstruct filter --heuristics --dedup --exclude last-week.jsonl new.jsonl -o clean.jsonl
+
+  # online consensus with two local models, as OpenAI chat fine-tuning data
+  ensinstruct filter --ensemble ollama:llama3.1:8b --ensemble ollama:mistral --format openai data.jsonl`
+
+// filterFlags are the flags of the filter command.
+type filterFlags struct {
+	inputFormat string
+	format      string
+	output      string
+
+	heuristics         bool
+	minWords, maxWords int
+	blacklist          []string
+	badPrefixes        []string
+	allowNonASCIIStart bool
+	requireInput       bool
+	allowEcho          bool
+	allowRepetition    bool
+
+	dedup   float64
+	exclude []string
+
+	candidates []string
+
+	ensemble    []string
+	config      string
+	cache       string
+	noCache     bool
+	concurrency int
+
+	metric       string
+	minAgreement float64
+
+	rejected    string
+	meta        bool
+	skipInvalid bool
+
+	changed func(string) bool
+}
+
+// filterHeuristicFlags are the knobs of step 1.
+var filterHeuristicFlags = []string{"min-words", "max-words", "blacklist", "bad-prefix", "allow-non-ascii-start", "require-input", "allow-echo", "allow-repetition"}
 
 func (a *app) filterCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "filter",
-		Short: "Filter an instruction dataset by consensus, heuristics and deduplication",
-		Args:  cobra.NoArgs,
-		RunE:  func(*cobra.Command, []string) error { return errNotBuilt("filter") },
+	var o filterFlags
+	cmd := &cobra.Command{
+		Use:     "filter [FILE ...]",
+		Short:   "Filter an instruction dataset by consensus, heuristics and deduplication",
+		Long:    filterLong,
+		Example: filterExample,
+		Args:    cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.changed = cmd.Flags().Changed
+			return a.filter(cmd.Context(), o, args)
+		},
 	}
+	f := cmd.Flags()
+	f.SortFlags = false
+	f.StringVar(&o.inputFormat, "input-format", "auto", "input `FORMAT`: auto (detected per file), alpaca, openai or sharegpt")
+	f.StringVar(&o.format, "format", string(output.FormatAlpaca), "output `FORMAT`: alpaca, openai or sharegpt")
+	f.StringVarP(&o.output, "output", "o", "", "write to `FILE` (through FILE.partial, renamed at the end) instead of stdout")
+
+	f.BoolVar(&o.heuristics, "heuristics", false, "step 1: drop records that fail the instruction checks or the instance rules")
+	f.IntVar(&o.minWords, "min-words", 3, "heuristics: drop instructions of at most `N` words")
+	f.IntVar(&o.maxWords, "max-words", 150, "heuristics: drop instructions of more than `N` words (0: no limit)")
+	f.StringSliceVar(&o.blacklist, "blacklist", filter.DefaultBlacklist, "heuristics: drop instructions containing one of these `WORDS` (comma-separated; whole words, any case)")
+	f.StringArrayVar(&o.badPrefixes, "bad-prefix", []string{"Write a program"}, "heuristics: drop instructions starting with `TEXT` (repeatable; replaces the default)")
+	f.BoolVar(&o.allowNonASCIIStart, "allow-non-ascii-start", false, "heuristics: keep instructions starting with punctuation or a non-ASCII character")
+	f.BoolVar(&o.requireInput, "require-input", false, "heuristics: drop records with an empty input")
+	f.BoolVar(&o.allowEcho, "allow-echo", false, "heuristics: keep inputs that only repeat the instruction")
+	f.BoolVar(&o.allowRepetition, "allow-repetition", false, "heuristics: keep outputs stuck in a loop")
+
+	f.Float64Var(&o.dedup, "dedup", pipeline.DefaultNoveltyThreshold, "step 2: drop near-duplicate instructions: Rouge-L F above `THRESHOLD` (give it as --dedup=T)")
+	f.Lookup("dedup").NoOptDefVal = strconv.FormatFloat(pipeline.DefaultNoveltyThreshold, 'g', -1, 64)
+	f.StringArrayVar(&o.exclude, "exclude", nil, "dedup: also drop instructions near-duplicating those of `FILE`, a dataset or seed file (repeatable)")
+
+	f.StringArrayVar(&o.candidates, "candidates", nil, "step 3: other models' outputs, record-aligned with the input, from `FILE` (repeatable)")
+
+	f.StringArrayVar(&o.ensemble, "ensemble", nil, "step 4: ask model `SPEC` (ollama:NAME[@URL] or openai:NAME[@BASE_URL]; repeatable)")
+	f.StringVarP(&o.config, "config", "c", "", "configuration `FILE` (YAML): its models, limits and retries; its ensemble-role models unless --ensemble")
+	f.StringVar(&o.cache, "cache", "", "response cache `FILE` for the ensemble calls (default: ensinstruct/responses.db in the user cache directory)")
+	f.BoolVar(&o.noCache, "no-cache", false, "do not use a response cache")
+	f.IntVar(&o.concurrency, "concurrency", pipeline.DefaultFilterConcurrency, "ensemble: `N` records whose calls are in flight at once (endpoint limits still apply)")
+
+	f.StringVar(&o.metric, "metric", string(filter.MetricRougeL), "consensus: agreement `METRIC`, rougeL or rouge1 (both stemmed)")
+	f.Float64Var(&o.minAgreement, "min-agreement", filter.DefaultMinAgreement, "consensus: drop when the lowest pairwise agreement is at most `SCORE`")
+
+	f.StringVar(&o.rejected, "rejected", "", "write dropped records with their reason and scores to `FILE` (JSONL)")
+	f.BoolVar(&o.meta, "meta", false, "add provenance and scores to kept records (a \"meta\" object)")
+	f.BoolVar(&o.skipInvalid, "skip-invalid", false, "count and skip malformed lines instead of failing")
+	return cmd
+}
+
+// filterInput is one open input file.
+type filterInput struct {
+	name string
+	r    io.Reader
+	file *os.File // nil for a reader that is not a file
+}
+
+// filter runs the filter command.
+func (a *app) filter(ctx context.Context, o filterFlags, args []string) (err error) {
+	opts, err := o.options()
+	if err != nil {
+		return err
+	}
+	inFormat := output.Format("")
+	if o.inputFormat != "auto" {
+		if inFormat, err = output.ParseFormat(o.inputFormat); err != nil {
+			return usagef("--input-format: %v", err)
+		}
+	}
+	outFormat, err := output.ParseFormat(o.format)
+	if err != nil {
+		return usagef("--format: %v", err)
+	}
+
+	// Inputs and candidate files. Everything that can be checked before a
+	// record is written is checked here.
+	var closers []io.Closer
+	defer func() {
+		for _, c := range closers {
+			c.Close()
+		}
+	}()
+	inputs, err := a.filterOpenInputs(args, &closers)
+	if err != nil {
+		return err
+	}
+	names := make([]string, len(inputs))
+	srcs := make([]pipeline.RecordSource, len(inputs))
+	for i, in := range inputs {
+		r := output.NewReader(in.r, in.name)
+		if inFormat != "" {
+			r.SetFormat(inFormat)
+		}
+		names[i], srcs[i] = in.name, r
+	}
+	opts.InputName = strings.Join(names, " + ")
+	for _, name := range o.candidates {
+		if name == "-" {
+			return usagef("--candidates: a candidate file cannot be stdin")
+		}
+		fh, err := os.Open(name)
+		if err != nil {
+			return badInput(fmt.Errorf("--candidates: %w", err))
+		}
+		closers = append(closers, fh)
+		opts.Candidates = append(opts.Candidates, pipeline.CandidateSource{
+			Name:    name,
+			Records: &filterFileReader{Reader: output.NewReader(fh, name), file: fh},
+		})
+	}
+	if len(o.candidates) > 0 {
+		if err := filterPreflight(inputs, opts); err != nil {
+			return err
+		}
+	}
+	for _, name := range o.exclude {
+		instr, err := filterReadInstructions(name)
+		if err != nil {
+			return err
+		}
+		opts.Exclude = append(opts.Exclude, instr...)
+	}
+
+	// Online consensus.
+	var pool *llm.Pool
+	if len(o.ensemble) > 0 || o.config != "" {
+		var closeCache func() error
+		pool, opts.Ensemble, closeCache, err = a.filterPool(o)
+		if err != nil {
+			return err
+		}
+		defer closeCache()
+		opts.Executor = pool
+	}
+	if opts.Heuristics == nil && opts.Dedup == nil && len(opts.Candidates) == 0 && len(opts.Ensemble) == 0 {
+		fmt.Fprintln(a.stderr, "filter: no step selected (--heuristics, --dedup, --candidates, --ensemble): records pass through unchanged")
+	}
+
+	// Outputs.
+	var out io.Writer = a.stdout
+	var outFile, rejFile *output.AtomicFile
+	defer func() {
+		// Not committed: a failed run. An input problem makes the partial
+		// output worthless; otherwise it keeps what was decided.
+		for _, f := range []*output.AtomicFile{outFile, rejFile} {
+			if f == nil {
+				continue
+			}
+			f.Close()
+			if exitCode(ctx, err) == exitBadInput {
+				os.Remove(f.Path() + output.PartialSuffix)
+			} else if err != nil {
+				fmt.Fprintf(a.stderr, "filter: the records decided so far are in %s%s\n", f.Path(), output.PartialSuffix)
+			}
+		}
+	}()
+	if o.output != "" {
+		if outFile, err = output.CreateAtomic(o.output); err != nil {
+			return fmt.Errorf("output: %w", err)
+		}
+		out = outFile
+	}
+	w := output.NewWriter(out, outFormat, o.meta)
+	keep := func(r pipeline.FilteredRecord) error {
+		if err := w.Write(r.Record); err != nil {
+			return fmt.Errorf("writing output: %w", err)
+		}
+		return nil
+	}
+	var reject func(pipeline.Rejected) error
+	var rejBuf *bufio.Writer
+	if o.rejected != "" {
+		if rejFile, err = output.CreateAtomic(o.rejected); err != nil {
+			return fmt.Errorf("--rejected: %w", err)
+		}
+		rejBuf = bufio.NewWriterSize(rejFile, 64<<10)
+		enc := json.NewEncoder(rejBuf)
+		enc.SetEscapeHTML(false)
+		reject = func(r pipeline.Rejected) error {
+			if err := enc.Encode(r); err != nil {
+				return fmt.Errorf("writing %s: %w", o.rejected, err)
+			}
+			return nil
+		}
+	}
+
+	st, err := pipeline.Filter(ctx, pipeline.JoinSources(srcs...), opts, keep, reject)
+	if err != nil {
+		err = a.filterError(err, st, o)
+		if exitCode(ctx, err) != exitBadInput {
+			// Interrupted or failed: say how far it got.
+			a.filterReport(st, pool, opts)
+		}
+		return err
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("writing output: %w", err)
+	}
+	if rejFile != nil {
+		if err := rejBuf.Flush(); err != nil {
+			return fmt.Errorf("writing %s: %w", o.rejected, err)
+		}
+		if err := rejFile.Commit(); err != nil {
+			return fmt.Errorf("--rejected: %w", err)
+		}
+		rejFile = nil
+	}
+	if outFile != nil {
+		if err := outFile.Commit(); err != nil {
+			return fmt.Errorf("output: %w", err)
+		}
+		outFile = nil
+	}
+	a.filterReport(st, pool, opts)
+	return nil
+}
+
+// options turns the step flags into pipeline options, rejecting flags
+// that belong to a step that is off.
+func (o filterFlags) options() (pipeline.FilterOptions, error) {
+	var opts pipeline.FilterOptions
+	for _, name := range filterHeuristicFlags {
+		if o.changed(name) && !o.heuristics {
+			return opts, usagef("--%s is a knob of --heuristics, which is off", name)
+		}
+	}
+	if o.heuristics {
+		var blacklist, prefixes []string
+		for _, w := range o.blacklist {
+			if w = strings.TrimSpace(w); w != "" {
+				blacklist = append(blacklist, w)
+			}
+		}
+		for _, p := range o.badPrefixes {
+			if p != "" {
+				prefixes = append(prefixes, p)
+			}
+		}
+		if o.minWords < 0 || o.maxWords < 0 {
+			return opts, usagef("--min-words and --max-words must not be negative")
+		}
+		opts.Heuristics = &pipeline.HeuristicOptions{
+			Checks:       filter.NewInstructionChecks(o.minWords, o.maxWords, blacklist, prefixes, !o.allowNonASCIIStart),
+			Instance:     filter.InstanceRules{AllowInstructionEcho: o.allowEcho, AllowRepetition: o.allowRepetition},
+			RequireInput: o.requireInput,
+		}
+		opts.DropEmptyPick = true
+	}
+	if o.changed("dedup") {
+		if math.IsNaN(o.dedup) || o.dedup < 0 || o.dedup > 1 {
+			return opts, usagef("--dedup: threshold %v is outside [0, 1]", o.dedup)
+		}
+		t := o.dedup
+		opts.Dedup = &t
+	} else if len(o.exclude) > 0 {
+		return opts, usagef("--exclude needs --dedup")
+	}
+	online := len(o.ensemble) > 0 || o.config != ""
+	for _, name := range []string{"cache", "no-cache", "concurrency"} {
+		if o.changed(name) && !online {
+			return opts, usagef("--%s applies to the ensemble calls: give --ensemble or -c", name)
+		}
+	}
+	if o.changed("cache") && o.noCache {
+		return opts, usagef("--cache and --no-cache contradict each other")
+	}
+	if o.concurrency < 1 {
+		return opts, usagef("--concurrency must be at least 1")
+	}
+	opts.Concurrency = o.concurrency
+	for _, name := range []string{"metric", "min-agreement"} {
+		if o.changed(name) && len(o.candidates) == 0 && !online {
+			return opts, usagef("--%s applies to consensus: give --candidates or --ensemble", name)
+		}
+	}
+	switch filter.Metric(o.metric) {
+	case filter.MetricRougeL, filter.MetricRouge1:
+		opts.Consensus.Metric = filter.Metric(o.metric)
+	default:
+		return opts, usagef("--metric: unknown metric %q (want rougeL or rouge1)", o.metric)
+	}
+	if math.IsNaN(o.minAgreement) {
+		return opts, usagef("--min-agreement: not a number")
+	}
+	ma := o.minAgreement
+	opts.Consensus.MinAgreement = &ma
+	opts.SkipInvalid = o.skipInvalid
+	opts.Meta = o.meta
+	return opts, nil
+}
+
+// filterOpenInputs opens the input files; none, or "-", is stdin.
+func (a *app) filterOpenInputs(args []string, closers *[]io.Closer) ([]filterInput, error) {
+	if len(args) == 0 {
+		args = []string{"-"}
+	}
+	stdin := false
+	var inputs []filterInput
+	for _, name := range args {
+		if name == "-" {
+			if stdin {
+				return nil, usagef("stdin (\"-\") is given twice")
+			}
+			stdin = true
+			in := filterInput{name: "stdin", r: a.stdin}
+			in.file, _ = a.stdin.(*os.File)
+			inputs = append(inputs, in)
+			continue
+		}
+		fh, err := os.Open(name)
+		if err != nil {
+			if _, perr := strconv.ParseFloat(name, 64); perr == nil && errors.Is(err, os.ErrNotExist) {
+				return nil, usagef("%v (to give --dedup a threshold, write --dedup=%s)", err, name)
+			}
+			return nil, badInput(err)
+		}
+		*closers = append(*closers, fh)
+		inputs = append(inputs, filterInput{name: name, r: fh, file: fh})
+	}
+	return inputs, nil
+}
+
+// filterPreflight compares the record counts of the inputs and of the
+// candidate files before anything is written, as far as they can be
+// counted without consuming them (regular files). Two candidate files of
+// different lengths cannot both match the input, whatever its length.
+func filterPreflight(inputs []filterInput, opts pipeline.FilterOptions) error {
+	total, known := 0, true
+	for _, in := range inputs {
+		n, ok, err := filterCountRecords(in.file)
+		if err != nil {
+			return fmt.Errorf("counting the records of %s: %w", in.name, err)
+		}
+		total += n
+		known = known && ok
+	}
+	first, firstN := "", -1
+	for _, c := range opts.Candidates {
+		fh := filterCandidateFile(c)
+		n, ok, err := filterCountRecords(fh)
+		if err != nil {
+			return fmt.Errorf("counting the records of %s: %w", c.Name, err)
+		}
+		if !ok {
+			continue
+		}
+		if known && n != total {
+			return badInput(&pipeline.CandidateCountError{Input: opts.InputName, InputCount: total, File: c.Name, Count: n})
+		}
+		if firstN >= 0 && n != firstN {
+			return badInput(fmt.Errorf("candidates %s have %d records but candidates %s have %d: each candidate file must be line-aligned with the input", c.Name, n, first, firstN))
+		}
+		if firstN < 0 {
+			first, firstN = c.Name, n
+		}
+	}
+	return nil
+}
+
+// filterCandidateFile returns the file a candidate source reads, or nil.
+func filterCandidateFile(c pipeline.CandidateSource) *os.File {
+	if fr, ok := c.Records.(*filterFileReader); ok {
+		return fr.file
+	}
+	return nil
+}
+
+// filterFileReader is an output.Reader that remembers its file.
+type filterFileReader struct {
+	*output.Reader
+	file *os.File
+}
+
+// filterCountRecords counts the records of f from its current offset the
+// way output.Reader sees them (non-blank lines, malformed or not) and
+// restores the offset. ok is false when f cannot be counted without
+// consuming it (not a regular file) or has a line too long to read.
+func filterCountRecords(f *os.File) (n int, ok bool, err error) {
+	if f == nil {
+		return 0, false, nil
+	}
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		return 0, false, nil
+	}
+	pos, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return 0, false, nil
+	}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), output.MaxLineBytes)
+	for sc.Scan() {
+		if len(bytes.TrimSpace(sc.Bytes())) > 0 {
+			n++
+		}
+	}
+	ok = sc.Err() == nil
+	if _, err := f.Seek(pos, io.SeekStart); err != nil {
+		return 0, false, err
+	}
+	return n, ok, nil
+}
+
+// filterReadInstructions reads the instructions of an --exclude dataset:
+// JSONL in any format, or seed tasks, as generate's --exclude reads them.
+func filterReadInstructions(name string) ([]string, error) {
+	fh, err := os.Open(name)
+	if err != nil {
+		return nil, badInput(fmt.Errorf("--exclude: %w", err))
+	}
+	defer fh.Close()
+	instr, err := output.ReadInstructions(fh, name)
+	if errors.Is(err, output.ErrInvalidLine) {
+		return nil, badInput(fmt.Errorf("--exclude: %w", err))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--exclude: %w", err)
+	}
+	return instr, nil
+}
+
+// filterPool builds the model pool of the online step and names its
+// ensemble models: the --ensemble specs, or else the configuration's
+// ensemble-role models.
+func (a *app) filterPool(o filterFlags) (*llm.Pool, []pipeline.ModelRef, func() error, error) {
+	noop := func() error { return nil }
+	var cfg llm.Config
+	if o.config != "" {
+		fc, err := loadConfig(o.config)
+		if err != nil {
+			return nil, nil, noop, err
+		}
+		cfg = fc.Pool
+	}
+	var names []string
+	for _, spec := range o.ensemble {
+		name, mc, err := llm.ParseSpec(spec)
+		if err != nil {
+			return nil, nil, noop, badInput(fmt.Errorf("--ensemble: %w", err))
+		}
+		mc.Roles = []llm.Role{llm.RoleEnsemble}
+		name = filterAddSpec(&cfg.Models, name, mc)
+		if slices.Contains(names, name) {
+			// A model agreeing with itself is no consensus.
+			return nil, nil, noop, usagef("--ensemble %s: given twice", spec)
+		}
+		names = append(names, name)
+	}
+	var popts []llm.Option
+	closeCache := noop
+	if !o.noCache {
+		path := o.cache
+		if path == "" {
+			dir, err := os.UserCacheDir()
+			if err != nil {
+				return nil, nil, noop, fmt.Errorf("response cache: %w (give --cache FILE or --no-cache)", err)
+			}
+			path = filepath.Join(dir, "ensinstruct", "responses.db")
+		}
+		c, err := llm.OpenCache(path)
+		if err != nil {
+			return nil, nil, noop, fmt.Errorf("%w (give another --cache FILE, or --no-cache)", err)
+		}
+		popts = append(popts, llm.WithCache(c))
+		closeCache = c.Close
+	}
+	popts = append(popts, llm.WithGetenv(a.getenv),
+		llm.WithLogger(slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))))
+	pool, err := llm.NewPool(cfg, popts...)
+	if err != nil {
+		closeCache()
+		return nil, nil, noop, badInput(err)
+	}
+	if len(names) == 0 {
+		names = pool.Models(llm.RoleEnsemble)
+		if len(names) == 0 {
+			closeCache()
+			return nil, nil, noop, usagef("%s has no model with the ensemble role: give one there or with --ensemble SPEC", o.config)
+		}
+	}
+	refs := make([]pipeline.ModelRef, len(names))
+	for i, name := range names {
+		info, _ := pool.Info(name)
+		refs[i] = pipeline.ModelRef{Name: name, Roles: info.Roles, Weight: info.Weight, Style: info.Style}
+	}
+	return pool, refs, closeCache, nil
+}
+
+// filterAddSpec adds an --ensemble model to ms and returns its name. The
+// configuration's own entry for the same model is used as it is (with the
+// ensemble role); a name the configuration uses for another model gets the
+// endpoint's host appended (see addSpecModel).
+func filterAddSpec(ms *llm.Models, name string, mc llm.ModelConfig) string {
+	if prev, ok := ms.Get(name); ok && prev.Backend == mc.Backend && prev.Model == mc.Model && prev.Endpoint == mc.Endpoint {
+		if !slices.Contains(prev.Roles, llm.RoleEnsemble) {
+			prev.Roles = append(slices.Clone(prev.Roles), llm.RoleEnsemble)
+			ms.Set(name, prev)
+		}
+		return name
+	}
+	before := ms.Names()
+	addSpecModel(ms, name, mc)
+	for _, n := range ms.Names() {
+		if !slices.Contains(before, n) {
+			return n
+		}
+	}
+	return name
+}
+
+// filterError turns a failed run's error into the command's: input
+// problems exit 2, with a word on what stdout already received.
+func (a *app) filterError(err error, st pipeline.FilterStats, o filterFlags) error {
+	var cce *pipeline.CandidateCountError
+	switch {
+	case errors.As(err, &cce):
+		if o.output == "" && st.Kept > 0 {
+			return badInput(fmt.Errorf("%w; the %d records already written to stdout are not a valid result", err, st.Kept))
+		}
+		return badInput(err)
+	case errors.Is(err, output.ErrInvalidLine):
+		return badInput(fmt.Errorf("%w (--skip-invalid skips malformed lines)", err))
+	}
+	return err
+}
+
+// filterReport writes the counts on stderr.
+func (a *app) filterReport(st pipeline.FilterStats, pool *llm.Pool, opts pipeline.FilterOptions) {
+	dropped := 0
+	type row struct {
+		reason string
+		n      int
+	}
+	var rows []row
+	for r, n := range st.Dropped {
+		dropped += n
+		rows = append(rows, row{r, n})
+	}
+	slices.SortFunc(rows, func(x, y row) int {
+		return cmp.Or(cmp.Compare(y.n, x.n), cmp.Compare(x.reason, y.reason))
+	})
+	var b strings.Builder
+	fmt.Fprintf(&b, "filter: read %d, kept %d, dropped %d", st.Read, st.Kept, dropped)
+	if st.Invalid > 0 {
+		fmt.Fprintf(&b, ", skipped %d malformed", st.Invalid)
+	}
+	b.WriteString("\n")
+	width := 0
+	for _, r := range rows {
+		width = max(width, len(r.reason))
+	}
+	for _, r := range rows {
+		fmt.Fprintf(&b, "  %-*s %*d\n", width, r.reason, len(strconv.Itoa(rows[0].n)), r.n)
+	}
+	if pool != nil {
+		stats := pool.Stats()
+		var calls, hits int64
+		for _, m := range opts.Ensemble {
+			calls += stats[m.Name].Calls
+			hits += stats[m.Name].CacheHits
+		}
+		fmt.Fprintf(&b, "filter: %d ensemble calls, %d answered from the cache\n", calls, hits)
+	}
+	if st.Misaligned > 0 {
+		fmt.Fprintf(&b, "filter: warning: %d candidate records have another instruction than their input record (first: %s); are the candidate files aligned with the input?\n",
+			st.Misaligned, st.FirstMisaligned)
+	}
+	io.WriteString(a.stderr, b.String())
 }
