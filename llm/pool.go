@@ -359,7 +359,13 @@ func (p *Pool) Do(ctx context.Context, name string, req Request, sample int) (Re
 	}
 	resp, err := p.call(ctx, m, req)
 	if err != nil {
-		m.stats.failure()
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			// The caller gave up on the call (or the run was cut short):
+			// not the model's failure.
+			m.stats.canceled()
+		} else {
+			m.stats.failure()
+		}
 		return Response{}, fmt.Errorf("model %q: %w", name, err)
 	}
 	if p.cache != nil {

@@ -421,6 +421,10 @@ func TestPoolCancelStopsWaits(t *testing.T) {
 			t.Errorf("call %d: err = %v, want context.Canceled", i, err)
 		}
 	}
+	// Abandoned calls are not the model's failures.
+	if st := p.Stats()["m"]; st.Canceled != 5 || st.Failures != 0 {
+		t.Errorf("stats after cancel: %d canceled, %d failures; want 5 and 0", st.Canceled, st.Failures)
+	}
 	// The slot was released: a new call gets through.
 	m.d = 0
 	if _, err := p.Do(context.Background(), "m", Request{Prompt: "after"}, 0); err != nil {

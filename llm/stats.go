@@ -21,8 +21,12 @@ type ModelStats struct {
 	Requests int64 `json:"requests"`
 	// Retries is the number of attempts after the first.
 	Retries int64 `json:"retries"`
-	// Failures is the number of Pool.Do calls that returned an error.
+	// Failures is the number of Pool.Do calls that returned an error,
+	// not counting those the caller cancelled.
 	Failures int64 `json:"failures"`
+	// Canceled is the number of Pool.Do calls abandoned because their
+	// context was cancelled (for example when a run reached its target).
+	Canceled int64 `json:"canceled,omitempty"`
 	// Errors counts failed attempts by kind: rate_limited, server, timeout,
 	// unreachable, bad_response, model_not_found, auth, bad_request,
 	// canceled, other.
@@ -80,6 +84,12 @@ func (r *recorder) cacheHit() {
 func (r *recorder) cacheError() {
 	r.mu.Lock()
 	r.s.CacheErrors++
+	r.mu.Unlock()
+}
+
+func (r *recorder) canceled() {
+	r.mu.Lock()
+	r.s.Canceled++
 	r.mu.Unlock()
 }
 
