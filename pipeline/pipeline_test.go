@@ -266,3 +266,35 @@ func TestNewValidates(t *testing.T) {
 		})
 	}
 }
+
+// TestFewDemos runs with fewer demonstrations per prompt than the number of
+// machine instructions a prompt may show.
+func TestFewDemos(t *testing.T) {
+	opts := testOptions()
+	opts.DemosA, opts.DemosB, opts.MachineDemos = 2, 1, 4
+	opts.Window = 2
+	_, counts, err := runToBytes(t, newFakeExec(1, 0), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts["A"].Kept != opts.TargetA || counts["B"].Kept != opts.TargetB {
+		t.Errorf("counts %+v", counts)
+	}
+}
+
+func TestRNGSample(t *testing.T) {
+	r := newRNG(1, "A", "x", 0)
+	for _, tc := range []struct{ n, k, want int }{{5, 3, 3}, {5, 9, 5}, {5, 0, 0}, {5, -1, 0}, {0, 2, 0}} {
+		got := r.sample(tc.n, tc.k)
+		if len(got) != tc.want {
+			t.Errorf("sample(%d, %d) has %d elements, want %d", tc.n, tc.k, len(got), tc.want)
+		}
+		seen := map[int]bool{}
+		for _, i := range got {
+			if i < 0 || i >= tc.n || seen[i] {
+				t.Errorf("sample(%d, %d) = %v", tc.n, tc.k, got)
+			}
+			seen[i] = true
+		}
+	}
+}

@@ -40,11 +40,10 @@ func (r rng) shuffle(n int, swap func(i, j int)) {
 	}
 }
 
-// sample returns k distinct indices of [0, n), in random order (k ≤ n).
+// sample returns min(k, n) distinct indices of [0, n), in random order
+// (none when k ≤ 0).
 func (r rng) sample(n, k int) []int {
-	if k > n {
-		k = n
-	}
+	k = max(0, min(k, n))
 	idx := make([]int, n)
 	for i := range idx {
 		idx[i] = i

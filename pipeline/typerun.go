@@ -309,7 +309,7 @@ func (t *typeRun) launchInstruction(ctx context.Context, g *errgroup.Group, i in
 	if w := t.opts.Window; i >= w {
 		pool = t.accAfter[(i-w)%w]
 	}
-	nMachine := min(t.opts.MachineDemos, pool)
+	nMachine := min(t.opts.MachineDemos, pool, t.demos)
 	demos := make([]string, 0, t.demos)
 	for _, k := range rng.sample(pool, nMachine) {
 		demos = append(demos, t.accepted[k])
