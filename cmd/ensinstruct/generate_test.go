@@ -24,6 +24,12 @@ import (
 // prompts as pipelinetest.Reply does.
 func fakeModels(t *testing.T, latency time.Duration) *llmtest.Server {
 	t.Helper()
+	srv := newFakeModelServer(latency)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func newFakeModelServer(latency time.Duration) *llmtest.Server {
 	srv := llmtest.NewServer(func(c llmtest.Call) string {
 		r := pipelinetest.Request{Model: c.Model, Prompt: c.Prompt, Temperature: c.Temperature, Seed: c.Seed}
 		if c.Messages != nil {
@@ -35,7 +41,6 @@ func fakeModels(t *testing.T, latency time.Duration) *llmtest.Server {
 		return pipelinetest.Reply(r)
 	})
 	srv.Latency = latency
-	t.Cleanup(srv.Close)
 	return srv
 }
 
@@ -100,8 +105,14 @@ progress: none
 // exit code.
 func runCLI(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
+	return runCLIEnv(t, nil, args...)
+}
+
+// runCLIEnv is runCLI with an environment.
+func runCLIEnv(t *testing.T, env map[string]string, args ...string) (string, string, int) {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
-	a := &app{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
+	a := &app{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: func(k string) string { return env[k] }}
 	code := a.execute(context.Background(), args)
 	return stdout.String(), stderr.String(), code
 }
@@ -419,5 +430,59 @@ func TestGenerateUsage(t *testing.T) {
 				t.Errorf("exit %d, stderr %q, stdout %q; want exit %d and %q", code, stderr, stdout, tt.code, tt.want)
 			}
 		})
+	}
+}
+
+// TestGenerateKeepsSecrets gives the OpenAI-compatible model an API key and
+// a secret header through the environment and checks that neither appears
+// in the output, the diagnostics, the manifest or the response cache.
+func TestGenerateKeepsSecrets(t *testing.T) {
+	dir := t.TempDir()
+	srv := fakeModels(t, 0)
+	const key, token = "sk-test-DO-NOT-LEAK-1234", "tok-DO-NOT-LEAK-5678"
+	cfg := fmt.Sprintf(`models:
+  gen:
+    backend: openai
+    model: gen
+    endpoint: %[1]s/v1
+    api_key_env: MY_KEY
+    headers: {X-Token: "${MY_TOKEN}"}
+    roles: [instructions, instances]
+    style: completion
+  e1: {backend: ollama, model: e1, endpoint: %[1]s, roles: [ensemble]}
+  e2: {backend: ollama, model: e2, endpoint: %[1]s, roles: [ensemble]}
+n: 6
+progress: log
+`, srv.URL)
+	path := filepath.Join(dir, "c.yaml")
+	os.WriteFile(path, []byte(cfg), 0o644)
+	runDir := filepath.Join(dir, "run")
+	env := map[string]string{"MY_KEY": key, "MY_TOKEN": token}
+	// One model per server, so that the last request seen at the
+	// OpenAI-compatible one is the key holder's.
+	ens := fakeModels(t, 0)
+	cfg = strings.ReplaceAll(cfg, "endpoint: "+srv.URL+",", "endpoint: "+ens.URL+",")
+	os.WriteFile(path, []byte(cfg), 0o644)
+	stdout, stderr, code := runCLIEnv(t, env, "generate", "-c", path, "--seeds", writeTestSeeds(t, dir),
+		"--meta", "--run-dir", runDir, "--progress-interval", "1ms")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	h := srv.LastHeader()
+	if h.Get("Authorization") != "Bearer "+key || h.Get("X-Token") != token {
+		t.Fatalf("the secrets were not sent: %v", h)
+	}
+	files := map[string]string{"stdout": stdout, "stderr": stderr}
+	for _, name := range []string{"manifest.json", "cache.db"} {
+		b, err := os.ReadFile(filepath.Join(runDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[name] = string(b)
+	}
+	for name, content := range files {
+		if strings.Contains(content, key) || strings.Contains(content, token) {
+			t.Errorf("a secret appears in %s", name)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -22,7 +23,10 @@ func TestMain(m *testing.M) {
 //   - $SHARED: the shared test data directory (../shared/testdata from the
 //     repository root), and the condition [shared] when it exists;
 //   - $OLLAMA: the test Ollama server from ENSINSTRUCT_TEST_OLLAMA, and the
-//     condition [ollama] when it is set.
+//     condition [ollama] when it is set;
+//   - the command "fakemodels [LATENCY]", which starts a fake model server
+//     answering the pipeline's prompts (pipelinetest.Reply) for the rest of
+//     the script and sets $FAKE to its URL.
 func TestScripts(t *testing.T) {
 	shared, _ := filepath.Abs(filepath.Join("..", "..", "..", "shared", "testdata"))
 	_, err := os.Stat(shared)
@@ -36,6 +40,23 @@ func TestScripts(t *testing.T) {
 			env.Setenv("SHARED", shared)
 			env.Setenv("OLLAMA", ollama)
 			return nil
+		},
+		Cmds: map[string]func(*testscript.TestScript, bool, []string){
+			"fakemodels": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) > 1 {
+					ts.Fatalf("usage: fakemodels [LATENCY]")
+				}
+				var latency time.Duration
+				if len(args) == 1 {
+					var err error
+					if latency, err = time.ParseDuration(args[0]); err != nil {
+						ts.Fatalf("fakemodels: %v", err)
+					}
+				}
+				srv := newFakeModelServer(latency)
+				ts.Defer(srv.Close)
+				ts.Setenv("FAKE", srv.URL)
+			},
 		},
 		Condition: func(cond string) (bool, error) {
 			switch cond {

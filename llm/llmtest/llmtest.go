@@ -63,9 +63,17 @@ type Server struct {
 	maxInFlight atomic.Int64
 	served      atomic.Int64
 
-	mu    sync.Mutex
-	count map[string]int // request digest → replies completed
-	log   []Served
+	mu     sync.Mutex
+	count  map[string]int // request digest → replies completed
+	log    []Served
+	header http.Header // the last request's headers
+}
+
+// LastHeader returns the headers of the last request received.
+func (s *Server) LastHeader() http.Header {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.header.Clone()
 }
 
 // Served is one completed reply: a digest of the request body and when the
@@ -162,7 +170,7 @@ func (s *Server) ollama(w http.ResponseWriter, r *http.Request) {
 		Messages []Message      `json:"messages"`
 		Options  map[string]any `json:"options"`
 	}
-	body, ok := readJSON(w, r, &req)
+	body, ok := s.readJSON(w, r, &req)
 	if !ok {
 		return
 	}
@@ -217,7 +225,7 @@ func (s *Server) openai(w http.ResponseWriter, r *http.Request) {
 		Seed        *int64    `json:"seed"`
 		Stop        []string  `json:"stop"`
 	}
-	body, ok := readJSON(w, r, &req)
+	body, ok := s.readJSON(w, r, &req)
 	if !ok {
 		return
 	}
@@ -252,7 +260,10 @@ func (s *Server) openai(w http.ResponseWriter, r *http.Request) {
 	s.finish(digest(body))
 }
 
-func readJSON(w http.ResponseWriter, r *http.Request, v any) ([]byte, bool) {
+func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, v any) ([]byte, bool) {
+	s.mu.Lock()
+	s.header = r.Header.Clone()
+	s.mu.Unlock()
 	body, err := io.ReadAll(r.Body)
 	if err == nil {
 		err = json.Unmarshal(body, v)
