@@ -1,0 +1,33 @@
+package main
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/ensinstruct/ensinstruct/pipeline"
+)
+
+// TestExampleConfig keeps docs/example.yaml true: it must load, and the
+// defaults it documents must be the defaults.
+func TestExampleConfig(t *testing.T) {
+	c, err := loadConfig(filepath.Join("..", "..", "docs", "example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Pool.Models) != 3 || c.Pool.Models[0].Name != "writer" {
+		t.Errorf("models: %v", c.Pool.Models.Names())
+	}
+	g := c.Generation
+	if g.DemosA != pipeline.DefaultDemosA || g.DemosB != pipeline.DefaultDemosB ||
+		g.MachineDemos != pipeline.DefaultMachineDemos || g.Window != pipeline.DefaultWindow ||
+		g.MaxPending != pipeline.DefaultMaxPending || g.StallLimit != pipeline.DefaultStallLimit {
+		t.Errorf("generation defaults differ from the documented ones: %+v", g)
+	}
+	if g.Instructions != pipeline.DefaultInstructionSampling || g.Instances != pipeline.DefaultInstanceSampling ||
+		g.Ensemble != pipeline.DefaultEnsembleSampling {
+		t.Errorf("sampling defaults differ: %+v", g)
+	}
+	if *c.Filters.NoveltyThreshold != pipeline.DefaultNoveltyThreshold || *c.Filters.Consensus.MinAgreement != 0.01 {
+		t.Errorf("filter defaults differ: %+v", c.Filters)
+	}
+}
