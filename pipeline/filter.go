@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -350,12 +349,10 @@ func (o FilterOptions) validate() error {
 //
 // keep and reject are called from one goroutine; an error from either
 // stops the run and is returned. Dropping a record is not an error: it is
-// counted in the returned stats under its stage-qualified reason. With
-// reject set, the novelty score of a dedup rejection is exact (the
-// highest score against the instructions accepted before it), at some
-// extra cost; the dedup decision alone only needs to find a score above
-// the threshold. Everything passed on depends only on the input and opts,
-// not on timing or Workers.
+// counted in the returned stats under its stage-qualified reason. The
+// novelty score of a dedup rejection is exact: the highest score against
+// the instructions accepted before it. Everything passed on depends only
+// on the input and opts, not on timing or Workers.
 //
 // Filter fails on a malformed line (an error matching
 // output.ErrInvalidLine that locates it) unless opts.SkipInvalid, on
@@ -379,7 +376,7 @@ func Filter(ctx context.Context, src RecordSource, opts FilterOptions, keep func
 	if src == nil {
 		return FilterStats{}, errors.New("filter: nil record source")
 	}
-	f := newFilterRun(opts, reject != nil)
+	f := newFilterRun(opts)
 	g, gctx := errgroup.WithContext(ctx)
 
 	// The reader is not a member of g: see the doc comment. A watcher in
@@ -483,7 +480,6 @@ type filterRun struct {
 	concurrency int
 	checks      *filter.InstructionChecks
 	index       *filter.Index // the dedup step's accepted instructions
-	lag         *filter.Index // the same, one batch behind (exactRejections)
 	sampling    Sampling
 	candNames   []string
 	modelNames  []string
@@ -492,7 +488,7 @@ type filterRun struct {
 	stats FilterStats  // written by the writer only
 }
 
-func newFilterRun(opts FilterOptions, exactRejections bool) *filterRun {
+func newFilterRun(opts FilterOptions) *filterRun {
 	f := &filterRun{opts: opts, workers: opts.Workers, concurrency: opts.Concurrency}
 	if f.workers == 0 {
 		f.workers = max(1, runtime.GOMAXPROCS(0))
@@ -508,14 +504,8 @@ func newFilterRun(opts FilterOptions, exactRejections bool) *filterRun {
 	}
 	if opts.Dedup != nil {
 		f.index = filter.NewIndex()
-		if exactRejections {
-			f.lag = filter.NewIndex()
-		}
 		for _, s := range opts.Exclude {
 			f.index.Add(s)
-			if f.lag != nil {
-				f.lag.Add(s)
-			}
 		}
 	}
 	f.sampling = opts.EnsembleSampling
@@ -879,9 +869,6 @@ func (f *filterRun) dedup(ctx context.Context, in <-chan []filterItem, out chan<
 			}
 		}
 		nov := f.index.Dedup(texts, threshold)
-		if f.lag != nil {
-			f.exactRejections(texts, nov)
-		}
 		for j, n := range nov {
 			it := &chunk[idx[j]]
 			it.hasNovelty, it.novelty = true, n.Max
@@ -893,45 +880,6 @@ func (f *filterRun) dedup(ctx context.Context, in <-chan []filterItem, out chan<
 		case out <- chunk:
 		case <-ctx.Done():
 			return ctx.Err()
-		}
-	}
-}
-
-// exactRejections replaces the Max of every rejection in nov, decided by
-// Index.Dedup on texts, by the highest score of its text against every
-// instruction accepted before it. Dedup stops at the first score above the
-// threshold, and which one it finds first depends on how the stream was
-// cut into batches, which depends on timing; the highest score does not.
-//
-// f.lag holds the instructions accepted before this batch: each rejected
-// text is checked against it (in parallel) and against the ones this
-// batch accepted before it (in order, in a small index), and then the
-// batch's accepted texts join f.lag.
-func (f *filterRun) exactRejections(texts []string, nov []filter.Novelty) {
-	var rejected []int
-	batch := filter.NewIndex()
-	for j, n := range nov {
-		if n.Novel {
-			batch.Add(texts[j])
-			continue
-		}
-		nov[j].Max = batch.Check(texts[j], 1).Max
-		rejected = append(rejected, j)
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(f.workers, len(rejected)) {
-		wg.Go(func() {
-			for k := int(next.Add(1)) - 1; k < len(rejected); k = int(next.Add(1)) - 1 {
-				j := rejected[k]
-				nov[j].Max = max(nov[j].Max, f.lag.Check(texts[j], 1).Max)
-			}
-		})
-	}
-	wg.Wait()
-	for j, n := range nov {
-		if n.Novel {
-			f.lag.Add(texts[j])
 		}
 	}
 }
