@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"math"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -18,10 +17,9 @@ type sampleRow struct {
 
 func readSampleRows(t testing.TB, name string) []sampleRow {
 	t.Helper()
-	p := filepath.Join("..", "..", "shared", "testdata", "ensemble-instruct", name)
-	f, err := os.Open(p)
+	f, err := os.Open(sharedPath(t, "testdata/ensemble-instruct/"+name))
 	if err != nil {
-		t.Skipf("reference sample not available (%v); it lives in ../shared", err)
+		t.Fatal(err)
 	}
 	defer f.Close()
 	var rows []sampleRow

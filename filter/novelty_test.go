@@ -9,7 +9,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -17,31 +16,6 @@ import (
 
 	"github.com/ensinstruct/ensinstruct/seeds"
 )
-
-// noveltySharedPath returns the path of rel inside ../shared next to the
-// module root, skipping the test when it is absent.
-func noveltySharedPath(t testing.TB, rel string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skipf("skipping: no go.mod above the test directory, so ../shared/%s cannot be located", rel)
-		}
-		dir = parent
-	}
-	path := filepath.Join(dir, "..", "shared", filepath.FromSlash(rel))
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("skipping: %s is absent (the shared test data sits at ../shared next to the repository)", path)
-	}
-	return path
-}
 
 // noveltyOrderedScores is a JSON object of scores, keys in file order.
 type noveltyOrderedScores struct {
@@ -85,7 +59,7 @@ type noveltyRecord struct {
 // the stored most_similar (keys, scores and order) and avg_similarity_score
 // from Similar, must pass the novelty check, and is then added.
 func TestIndexReplayReference(t *testing.T) {
-	seedPath := noveltySharedPath(t, "testdata/self-instruct/seed_tasks.jsonl")
+	seedPath := sharedPath(t, "testdata/self-instruct/seed_tasks.jsonl")
 	tasks, err := seeds.LoadFile(seedPath)
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +76,7 @@ func TestIndexReplayReference(t *testing.T) {
 		{"o_instructions.jsonl", typeB},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			f, err := os.Open(noveltySharedPath(t, "testdata/ensemble-instruct/"+tc.file))
+			f, err := os.Open(sharedPath(t, "testdata/ensemble-instruct/"+tc.file))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -11,7 +11,7 @@ import (
 // TestStemNLTKWords checks Stem against every pair NLTK's PorterStemmer
 // produced in NLTK_EXTENSIONS mode.
 func TestStemNLTKWords(t *testing.T) {
-	path := rougeSharedPath(t, "testdata/porter/words.tsv")
+	path := sharedPath(t, "testdata/porter/words.tsv")
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)

@@ -13,32 +13,6 @@ import (
 	"unicode"
 )
 
-// rougeSharedPath returns the path of rel inside the shared directory that
-// sits next to the module root (../shared from the repository root), and
-// skips the test when the file is absent.
-func rougeSharedPath(t testing.TB, rel string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skipf("skipping: no go.mod above the test directory, so ../shared/%s cannot be located", rel)
-		}
-		dir = parent
-	}
-	path := filepath.Join(dir, "..", "shared", filepath.FromSlash(rel))
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("skipping: %s is absent (the shared test data sits at ../shared next to the repository)", path)
-	}
-	return path
-}
-
 // rougeVector is one line of shared/testdata/rouge/vectors.jsonl, produced
 // by rouge_score 0.1.2 with a as the prediction and b as the target.
 type rougeVector struct {
@@ -59,7 +33,7 @@ type rougeVector struct {
 }
 
 func TestRougeVectors(t *testing.T) {
-	path := rougeSharedPath(t, "testdata/rouge/vectors.jsonl")
+	path := sharedPath(t, "testdata/rouge/vectors.jsonl")
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
