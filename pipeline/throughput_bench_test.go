@@ -33,7 +33,7 @@ func BenchmarkGenerateThroughput(b *testing.B) {
 				r := pipelinetest.Request{Model: c.Model, Prompt: c.Prompt, Temperature: c.Temperature, Seed: c.Seed}
 				return pipelinetest.Reply(r)
 			})
-			srv.Latency = tc.l
+			srv.SetLatency(tc.l)
 			defer srv.Close()
 			var cfg llm.Config
 			for _, m := range []struct {

@@ -40,7 +40,7 @@ func newFakeModelServer(latency time.Duration) *llmtest.Server {
 		}
 		return pipelinetest.Reply(r)
 	})
-	srv.Latency = latency
+	srv.SetLatency(latency)
 	return srv
 }
 
@@ -284,7 +284,10 @@ func TestGenerateResumeAfterSIGKILL(t *testing.T) {
 				killTimes = append(killTimes, time.Now())
 				t.Logf("run %d killed after %v; %d replies served so far", attempt, delay, srv.Served())
 				if _, err := os.Stat(out); err == nil {
-					t.Fatalf("the final output exists after a kill")
+					// The output is renamed into place only once it is
+					// complete: this run finished just before the kill.
+					t.Logf("run %d had finished its output when killed", attempt)
+					break
 				}
 				continue
 			}

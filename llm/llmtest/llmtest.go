@@ -49,15 +49,12 @@ func (c Call) Text() string {
 	return strings.Join(parts, "\n")
 }
 
-// Server is a fake model server. Set the fields before the first request;
-// the counters are safe to read at any time.
+// Server is a fake model server. Its methods are safe for concurrent use.
 type Server struct {
 	*httptest.Server
 
-	// Reply returns the text for a call. It must be safe for concurrent use.
-	Reply func(Call) string
-	// Latency is how long every reply takes.
-	Latency time.Duration
+	reply   func(Call) string
+	latency atomic.Int64 // nanoseconds
 
 	inFlight    atomic.Int64
 	maxInFlight atomic.Int64
@@ -83,9 +80,10 @@ type Served struct {
 	At     time.Time
 }
 
-// NewServer starts a fake server answering with reply. Close it when done.
+// NewServer starts a fake server answering with reply, which must be safe
+// for concurrent use. Close it when done.
 func NewServer(reply func(Call) string) *Server {
-	s := &Server{Reply: reply, count: map[string]int{}}
+	s := &Server{reply: reply, count: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/generate", s.ollama)
 	mux.HandleFunc("POST /api/chat", s.ollama)
@@ -97,6 +95,9 @@ func NewServer(reply func(Call) string) *Server {
 	s.Server = httptest.NewServer(mux)
 	return s
 }
+
+// SetLatency makes every reply take d (default 0).
+func (s *Server) SetLatency(d time.Duration) { s.latency.Store(int64(d)) }
 
 // Served returns the number of replies completed.
 func (s *Server) Served() int64 { return s.served.Load() }
@@ -136,10 +137,11 @@ func (s *Server) begin(r *http.Request) bool {
 			break
 		}
 	}
-	if s.Latency <= 0 {
+	d := time.Duration(s.latency.Load())
+	if d <= 0 {
 		return true
 	}
-	t := time.NewTimer(s.Latency)
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
@@ -196,7 +198,7 @@ func (s *Server) ollama(w http.ResponseWriter, r *http.Request) {
 		s.inFlight.Add(-1)
 		return
 	}
-	text := s.Reply(c)
+	text := s.reply(c)
 	resp := map[string]any{
 		"model": req.Model, "created_at": time.Now().UTC().Format(time.RFC3339Nano),
 		"done": true, "done_reason": "stop",
@@ -241,7 +243,7 @@ func (s *Server) openai(w http.ResponseWriter, r *http.Request) {
 		s.inFlight.Add(-1)
 		return
 	}
-	text := s.Reply(c)
+	text := s.reply(c)
 	usage := map[string]int{"prompt_tokens": len(c.Text()) / 4, "completion_tokens": len(text)/4 + 1}
 	usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
 	var choice map[string]any
