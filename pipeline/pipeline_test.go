@@ -298,3 +298,40 @@ func TestRNGSample(t *testing.T) {
 		}
 	}
 }
+
+// slowInstanceExec fails one instruction call at once while instance calls
+// take a long time.
+type slowInstanceExec struct {
+	*fakeExec
+	slow time.Duration
+}
+
+func (e slowInstanceExec) Do(ctx context.Context, model string, req llm.Request, sample int) (llm.Response, error) {
+	if req.MaxTokens == DefaultInstanceSampling.MaxTokens {
+		select {
+		case <-time.After(e.slow):
+		case <-ctx.Done():
+			return llm.Response{}, ctx.Err()
+		}
+	}
+	return e.fakeExec.Do(ctx, model, req, sample)
+}
+
+// TestRunFailsPromptly checks that a failed call ends the run at once,
+// with that call's error, even while other calls are in flight.
+func TestRunFailsPromptly(t *testing.T) {
+	exec := newFakeExec(1, 0)
+	exec.failAt = 12 // an instruction call, after some jobs have started
+	r, err := New(slowInstanceExec{exec, time.Minute}, testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = r.Run(context.Background(), func(output.Record) error { return nil })
+	if !errors.Is(err, errFake) {
+		t.Fatalf("err = %v, want the failed call's error", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the run took %v to fail; jobs in flight were waited for", d)
+	}
+}

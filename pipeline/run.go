@@ -125,7 +125,7 @@ func (r *Runner) merge(ctx context.Context, outs []chan output.Record, sink func
 			}
 			emitted[next]++
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil // Run reports the cancellation
 		}
 	}
 }

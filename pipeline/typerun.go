@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"sync"
 
@@ -125,20 +124,21 @@ func (t *typeRun) run(ctx context.Context, out chan<- output.Record) error {
 	g, gctx := errgroup.WithContext(tctx)
 	outcomes := make(chan outcome, t.opts.MaxPending)
 	var jobs sync.WaitGroup
+	// Every goroutine below returns only real failures: work abandoned
+	// because the context was cancelled (target reached, stall, another
+	// goroutine's failure, or the caller) returns nil, so that the error
+	// Wait reports is the one that ended the run.
 	g.Go(func() error { return t.emit(gctx, outcomes, out, cancel) })
 	g.Go(func() error {
 		err := t.coordinate(gctx, g, outcomes, &jobs)
+		if err != nil {
+			cancel() // stop the jobs in flight rather than wait for them
+		}
 		jobs.Wait()
 		close(outcomes)
 		return err
 	})
-	err := g.Wait()
-	if ctx.Err() == nil && t.stop.isSet() && errors.Is(err, context.Canceled) {
-		// The type cancelled its own work on purpose (target reached or
-		// stalled): the calls it abandoned are not failures.
-		err = nil
-	}
-	return err
+	return g.Wait()
 }
 
 // emit receives job outcomes, restores acceptance order and sends kept
@@ -153,7 +153,7 @@ func (t *typeRun) emit(ctx context.Context, outcomes <-chan outcome, out chan<- 
 		select {
 		case o, ok = <-outcomes:
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil
 		}
 		if !ok {
 			return nil
@@ -207,7 +207,7 @@ func (t *typeRun) emit(ctx context.Context, outcomes <-chan outcome, out chan<- 
 			select {
 			case out <- o.rec:
 			case <-ctx.Done():
-				return ctx.Err()
+				return nil
 			}
 			if kept >= t.target {
 				t.finish(StopTarget)
@@ -249,17 +249,20 @@ func (t *typeRun) coordinate(ctx context.Context, g *errgroup.Group, outcomes ch
 			case <-t.stop.ch:
 				return nil
 			case <-ctx.Done():
-				return ctx.Err()
+				return nil
 			}
 		}
 		head := queue[0]
 		select {
 		case <-head.f.done:
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil
 		}
 		queue = queue[1:]
 		if head.f.err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
 			return head.f.err
 		}
 		if t.consume(ctx, g, head, outcomes, jobs) {
@@ -371,13 +374,16 @@ func (t *typeRun) consume(ctx context.Context, g *errgroup.Group, c *instrCall, 
 		defer jobs.Done()
 		o, err := t.process(ctx, m, instr, c.model.Name, nov.Max)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
 			return err
 		}
 		select {
 		case outcomes <- o:
 			return nil
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil
 		}
 	})
 	return accepted
