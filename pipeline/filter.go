@@ -691,15 +691,9 @@ func filterBatch(ctx context.Context, in <-chan filterItem, out chan<- []filterI
 	timer := time.NewTimer(filterLinger)
 	defer timer.Stop()
 	for {
-		var first filterItem
-		select {
-		case it, ok := <-in:
-			if !ok {
-				return nil
-			}
-			first = it
-		case <-ctx.Done():
-			return ctx.Err()
+		first, ok, err := filterRecv(ctx, in)
+		if !ok {
+			return err
 		}
 		chunk := make([]filterItem, 1, 64)
 		chunk[0] = first
@@ -720,10 +714,8 @@ func filterBatch(ctx context.Context, in <-chan filterItem, out chan<- []filterI
 				return ctx.Err()
 			}
 		}
-		select {
-		case out <- chunk:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := filterSend(ctx, out, chunk); err != nil {
+			return err
 		}
 		if !open {
 			return nil
@@ -767,21 +759,13 @@ func filterOrdered[T any](ctx context.Context, in <-chan T, out chan<- T, n int,
 	g.Go(func() error {
 		defer close(queue)
 		for {
-			var v T
-			select {
-			case x, ok := <-in:
-				if !ok {
-					return nil
-				}
-				v = x
-			case <-gctx.Done():
-				return gctx.Err()
+			v, ok, err := filterRecv(gctx, in)
+			if !ok {
+				return err
 			}
 			fu := newFuture[T]()
-			select {
-			case queue <- fu:
-			case <-gctx.Done():
-				return gctx.Err()
+			if err := filterSend(gctx, queue, fu); err != nil {
+				return err
 			}
 			select {
 			case sem <- struct{}{}:
@@ -806,10 +790,8 @@ func filterOrdered[T any](ctx context.Context, in <-chan T, out chan<- T, n int,
 			if fu.err != nil {
 				return fu.err
 			}
-			select {
-			case out <- fu.val:
-			case <-gctx.Done():
-				return gctx.Err()
+			if err := filterSend(gctx, out, fu.val); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -851,15 +833,9 @@ func (f *filterRun) dedup(ctx context.Context, in <-chan []filterItem, out chan<
 	texts := make([]string, 0, filterChunkSize)
 	idx := make([]int, 0, filterChunkSize)
 	for {
-		var chunk []filterItem
-		select {
-		case c, ok := <-in:
-			if !ok {
-				return nil
-			}
-			chunk = c
-		case <-ctx.Done():
-			return ctx.Err()
+		chunk, ok, err := filterRecv(ctx, in)
+		if !ok {
+			return err
 		}
 		texts, idx = texts[:0], idx[:0]
 		for i := range chunk {
@@ -876,10 +852,8 @@ func (f *filterRun) dedup(ctx context.Context, in <-chan []filterItem, out chan<
 				it.drop = FilterStageDedup + "/" + string(filter.ReasonNotNovel)
 			}
 		}
-		select {
-		case out <- chunk:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := filterSend(ctx, out, chunk); err != nil {
+			return err
 		}
 	}
 }
@@ -959,15 +933,9 @@ func (f *filterRun) decide(it *filterItem, stage string, cands, names []string) 
 // write passes every item on to keep or reject, in order, and counts.
 func (f *filterRun) write(ctx context.Context, in <-chan []filterItem, keep func(FilteredRecord) error, reject func(Rejected) error) error {
 	for {
-		var chunk []filterItem
-		select {
-		case c, ok := <-in:
-			if !ok {
-				return nil
-			}
-			chunk = c
-		case <-ctx.Done():
-			return ctx.Err()
+		chunk, ok, err := filterRecv(ctx, in)
+		if !ok {
+			return err
 		}
 		for i := range chunk {
 			it := &chunk[i]
@@ -1040,4 +1008,25 @@ func (f *filterRun) meta(it *filterItem, rec output.Record) *output.Meta {
 // that filtering the same data again gives the same IDs.
 func filterRecordID(r output.Record) string {
 	return uuid.NewSHA1(uuid.NameSpaceURL, []byte("ensinstruct:filter/"+r.Instruction+"\x00"+r.Input+"\x00"+r.Output)).String()
+}
+
+// filterRecv receives from ch. ok is false when ch is closed (err nil) or
+// ctx is done first (err is ctx.Err()).
+func filterRecv[T any](ctx context.Context, ch <-chan T) (v T, ok bool, err error) {
+	select {
+	case v, ok = <-ch:
+		return v, ok, nil
+	case <-ctx.Done():
+		return v, false, ctx.Err()
+	}
+}
+
+// filterSend sends v on ch unless ctx is done first.
+func filterSend[T any](ctx context.Context, ch chan<- T, v T) error {
+	select {
+	case ch <- v:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
