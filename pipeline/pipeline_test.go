@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -333,5 +334,34 @@ func TestRunFailsPromptly(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("the run took %v to fail; jobs in flight were waited for", d)
+	}
+}
+
+// TestWeightsSpreadARole checks that a role's requests are spread over its
+// models in proportion to their weights.
+func TestWeightsSpreadARole(t *testing.T) {
+	opts := testOptions()
+	opts.TargetA, opts.TargetB = 60, 0
+	opts.Models = []ModelRef{
+		{Name: "heavy", Roles: []llm.Role{llm.RoleInstructions, llm.RoleInstances}, Weight: 3, Style: llm.StyleCompletion},
+		{Name: "light", Roles: []llm.Role{llm.RoleInstructions, llm.RoleInstances}, Weight: 1, Style: llm.StyleCompletion},
+		{Name: "e1", Roles: []llm.Role{llm.RoleEnsemble}, Style: llm.StyleCompletion},
+		{Name: "e2", Roles: []llm.Role{llm.RoleEnsemble}, Style: llm.StyleCompletion},
+	}
+	exec := newFakeExec(1, 0)
+	var mu sync.Mutex
+	calls := map[string]int{}
+	exec.reply = func(model string, req llm.Request, sample int) string {
+		mu.Lock()
+		calls[model]++
+		mu.Unlock()
+		return fakeReply(model, req, sample)
+	}
+	if _, _, err := runToBytes(t, exec, opts); err != nil {
+		t.Fatal(err)
+	}
+	heavy, light := calls["heavy"], calls["light"]
+	if ratio := float64(heavy) / float64(light); light == 0 || ratio < 2 || ratio > 4.5 {
+		t.Errorf("heavy %d calls, light %d: ratio %.2f, want about 3", heavy, light, ratio)
 	}
 }

@@ -364,9 +364,11 @@ func TestGenerateSIGINT(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			// Interrupt once some records are out.
+			// Interrupt once some records are out. Records stream: they
+			// appear while the run goes on (400 records would take far
+			// longer than the deadline).
 			deadline := time.Now().Add(20 * time.Second)
-			for time.Now().Before(deadline) {
+			for {
 				time.Sleep(100 * time.Millisecond)
 				if toFile {
 					if b, _ := os.ReadFile(out + ".partial"); bytes.Count(b, []byte("\n")) >= 3 {
@@ -374,6 +376,10 @@ func TestGenerateSIGINT(t *testing.T) {
 					}
 				} else if srv.Served() > 120 {
 					break
+				}
+				if time.Now().After(deadline) {
+					cmd.Process.Kill()
+					t.Fatal("no records were written while the run was going")
 				}
 			}
 			cmd.Process.Signal(os.Interrupt)
