@@ -145,9 +145,6 @@ func (f *future[T]) set(v T, err error) {
 	close(f.done)
 }
 
-// errBudget marks a call that was not made because the budget was spent.
-var errBudget = errors.New("budget spent")
-
 // onceFlag is a flag set at most once, safe for concurrent use.
 type onceFlag struct {
 	once sync.Once

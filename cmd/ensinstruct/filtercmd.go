@@ -239,7 +239,7 @@ func (a *app) filter(ctx context.Context, o filterFlags, args []string) (err err
 		}
 	}
 	for _, name := range o.exclude {
-		instr, err := filterReadInstructions(name)
+		instr, err := readExcludeInstructions(name)
 		if err != nil {
 			return err
 		}
@@ -528,7 +528,7 @@ func filterCountRecords(f *os.File) (n int, ok bool, err error) {
 
 // filterReadInstructions reads the instructions of an --exclude dataset:
 // JSONL in any format, or seed tasks, as generate's --exclude reads them.
-func filterReadInstructions(name string) ([]string, error) {
+func readExcludeInstructions(name string) ([]string, error) {
 	fh, err := os.Open(name)
 	if err != nil {
 		return nil, badInput(fmt.Errorf("--exclude: %w", err))
@@ -564,7 +564,7 @@ func (a *app) filterPool(o filterFlags) (*llm.Pool, []pipeline.ModelRef, func() 
 			return nil, nil, noop, badInput(fmt.Errorf("--ensemble: %w", err))
 		}
 		mc.Roles = []llm.Role{llm.RoleEnsemble}
-		name = filterAddSpec(&cfg.Models, name, mc)
+		name = addSpecModel(&cfg.Models, name, mc)
 		if slices.Contains(names, name) {
 			// A model agreeing with itself is no consensus.
 			return nil, nil, noop, usagef("--ensemble %s: given twice", spec)
@@ -609,28 +609,6 @@ func (a *app) filterPool(o filterFlags) (*llm.Pool, []pipeline.ModelRef, func() 
 		refs[i] = pipeline.ModelRef{Name: name, Roles: info.Roles, Weight: info.Weight, Style: info.Style}
 	}
 	return pool, refs, closeCache, nil
-}
-
-// filterAddSpec adds an --ensemble model to ms and returns its name. The
-// configuration's own entry for the same model is used as it is (with the
-// ensemble role); a name the configuration uses for another model gets the
-// endpoint's host appended (see addSpecModel).
-func filterAddSpec(ms *llm.Models, name string, mc llm.ModelConfig) string {
-	if prev, ok := ms.Get(name); ok && prev.Backend == mc.Backend && prev.Model == mc.Model && prev.Endpoint == mc.Endpoint {
-		if !slices.Contains(prev.Roles, llm.RoleEnsemble) {
-			prev.Roles = append(slices.Clone(prev.Roles), llm.RoleEnsemble)
-			ms.Set(name, prev)
-		}
-		return name
-	}
-	before := ms.Names()
-	addSpecModel(ms, name, mc)
-	for _, n := range ms.Names() {
-		if !slices.Contains(before, n) {
-			return n
-		}
-	}
-	return name
 }
 
 // filterError turns a failed run's error into the command's: input

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/ensinstruct/ensinstruct/filter"
@@ -290,7 +289,7 @@ func resolveGenerate(cmd *cobra.Command, o generateFlags, getenv func(string) st
 		s.opts.Seed = o.seed
 	}
 
-	s.configHash, err = configHash(s, fc)
+	s.configHash, err = configHash(s)
 	if err != nil {
 		return nil, err
 	}
@@ -408,44 +407,30 @@ func splitTarget(n, a, b int) (int, int) {
 }
 
 // modelsFromSpecs turns --model and --ensemble specs into the pool's
-// models. A spec given for both gets both roles.
+// models (see addSpecModel: a spec given for both gets both roles).
 func modelsFromSpecs(gen, ens []string, style string) (llm.Models, error) {
+	if style != "" && style != string(llm.StyleCompletion) && style != string(llm.StyleChat) {
+		return nil, usagef("--style %q: want completion or chat", style)
+	}
 	var ms llm.Models
-	add := func(spec string, roles ...llm.Role) error {
-		name, mc, err := llm.ParseSpec(spec)
-		if err != nil {
-			return badInput(err)
-		}
-		if style != "" {
-			if style != string(llm.StyleCompletion) && style != string(llm.StyleChat) {
-				return usagef("--style %q: want completion or chat", style)
+	for _, group := range []struct {
+		flag  string
+		specs []string
+		roles []llm.Role
+	}{
+		{"--model", gen, []llm.Role{llm.RoleInstructions, llm.RoleInstances}},
+		{"--ensemble", ens, []llm.Role{llm.RoleEnsemble}},
+	} {
+		for _, spec := range group.specs {
+			name, mc, err := llm.ParseSpec(spec)
+			if err != nil {
+				return nil, badInput(fmt.Errorf("%s: %w", group.flag, err))
 			}
-			mc.Style = llm.Style(style)
-		}
-		if prev, ok := ms.Get(name); ok {
-			if prev.Backend != mc.Backend || prev.Endpoint != mc.Endpoint {
-				return usagef("two different models are both called %q (%s); give them distinct names in a config file", name, spec)
+			if style != "" {
+				mc.Style = llm.Style(style)
 			}
-			for _, r := range roles {
-				if !slices.Contains(prev.Roles, r) {
-					prev.Roles = append(prev.Roles, r)
-				}
-			}
-			ms.Set(name, prev)
-			return nil
-		}
-		mc.Roles = roles
-		ms.Set(name, mc)
-		return nil
-	}
-	for _, s := range gen {
-		if err := add(s, llm.RoleInstructions, llm.RoleInstances); err != nil {
-			return nil, err
-		}
-	}
-	for _, s := range ens {
-		if err := add(s, llm.RoleEnsemble); err != nil {
-			return nil, err
+			mc.Roles = group.roles
+			addSpecModel(&ms, name, mc)
 		}
 	}
 	return ms, nil
@@ -476,7 +461,7 @@ func endpointsInUse(eps map[string]llm.EndpointConfig, ms llm.Models) map[string
 // out, so that raising -n or changing the output format reuses every
 // finished call. Endpoint URLs are left out too: they say where a model
 // runs, not what the run is (the cache keys still tell endpoints apart).
-func configHash(s *generateSettings, fc *fileConfig) (string, error) {
+func configHash(s *generateSettings) (string, error) {
 	type model struct {
 		Name, Backend, Model, Style string
 		Roles                       []llm.Role
@@ -516,28 +501,12 @@ func configHash(s *generateSettings, fc *fileConfig) (string, error) {
 		o.Checks.MinWords, o.Checks.MaxWords, o.Checks.Blacklist, o.Checks.BadPrefixes,
 		o.Checks.ASCIIStart, o.CompatParser, o.Instance, hex.EncodeToString(ex.Sum(nil)),
 	}
-	_ = fc
 	b, err := json.Marshal(key)
 	if err != nil {
 		return "", err
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:]), nil
-}
-
-// readExcludeInstructions reads the instructions of a dataset in any of
-// the output formats, or of a seed file.
-func readExcludeInstructions(name string) ([]string, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, badInput(fmt.Errorf("--exclude: %w", err))
-	}
-	defer f.Close()
-	instr, err := output.ReadInstructions(f, name)
-	if err != nil {
-		return nil, badInput(fmt.Errorf("--exclude: %w", err))
-	}
-	return instr, nil
 }
 
 // poolBudget is spent when the pool's calls that reached a server, or

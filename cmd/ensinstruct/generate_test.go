@@ -495,3 +495,22 @@ progress: log
 		}
 	}
 }
+
+func TestModelsFromSpecs(t *testing.T) {
+	ms, err := modelsFromSpecs(
+		[]string{"ollama:llama3.1@http://a:11434"},
+		[]string{"ollama:llama3.1@http://a:11434", "ollama:llama3.1@http://b:11434", "openai:gpt-4o-mini"}, "chat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(ms.Names(), " "); got != "llama3.1 llama3.1@b:11434 gpt-4o-mini" {
+		t.Fatalf("names %q", got)
+	}
+	m, _ := ms.Get("llama3.1")
+	if fmt.Sprint(m.Roles) != "[instructions instances ensemble]" || m.Style != "chat" {
+		t.Errorf("merged model: roles %v style %q", m.Roles, m.Style)
+	}
+	if _, err := modelsFromSpecs([]string{"ollama:x"}, nil, "poem"); err == nil {
+		t.Error("bad style accepted")
+	}
+}

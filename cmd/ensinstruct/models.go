@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"slices"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -139,12 +140,20 @@ func (a *app) modelsCheck(ctx context.Context, o modelsCheckOptions) error {
 	return &silentError{code: exitFailure}
 }
 
-// addSpecModel adds a model given on the command line. A name already taken
-// by a different model gets the endpoint's host appended.
-func addSpecModel(ms *llm.Models, name string, mc llm.ModelConfig) {
+// addSpecModel adds a model given on the command line to ms and returns
+// its name there. The same model given again, or already configured under
+// that name, keeps its entry and gains mc's roles; a name taken by a
+// different model gets the endpoint's host appended.
+func addSpecModel(ms *llm.Models, name string, mc llm.ModelConfig) string {
 	if prev, ok := ms.Get(name); ok {
 		if prev.Backend == mc.Backend && prev.Model == mc.Model && prev.Endpoint == mc.Endpoint {
-			return // given twice
+			for _, r := range mc.Roles {
+				if !slices.Contains(prev.Roles, r) {
+					prev.Roles = append(slices.Clone(prev.Roles), r)
+				}
+			}
+			ms.Set(name, prev)
+			return name
 		}
 		host := string(mc.Backend)
 		if u, err := url.Parse(mc.Endpoint); err == nil && u.Host != "" {
@@ -160,6 +169,7 @@ func addSpecModel(ms *llm.Models, name string, mc llm.ModelConfig) {
 		}
 	}
 	ms.Set(name, mc)
+	return name
 }
 
 // checkOne sends the tiny request to one model.

@@ -89,8 +89,3 @@ Data goes to stdout, diagnostics to stderr. Exit codes: 0 ok, 1 failure,
 	)
 	return root
 }
-
-// errNotBuilt is returned by commands whose implementation has not landed.
-func errNotBuilt(name string) error {
-	return fmt.Errorf("%s is not built yet; see the Status section of the README", name)
-}
