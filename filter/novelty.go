@@ -1124,41 +1124,32 @@ func noveltyAquicksort(v []float64, tosort []int, from int) {
 // noveltyAheapsort is numpy's aheapsort, used by noveltyAquicksort on a
 // partition that recursed too deep and by np.argsort(kind="heapsort").
 func noveltyAheapsort(v []float64, tosort []int) {
-	// numpy indexes the heap from 1: a[k] is tosort[k-1].
 	a := tosort
 	n := len(a)
 	for l := n >> 1; l > 0; l-- {
-		tmp := a[l-1]
-		i, j := l, l<<1
-		for j <= n {
-			if j < n && v[a[j-1]] < v[a[j]] {
-				j++
-			}
-			if !(v[tmp] < v[a[j-1]]) {
-				break
-			}
-			a[i-1] = a[j-1]
-			i = j
-			j += j
-		}
-		a[i-1] = tmp
+		noveltySiftDown(v, a, l, n)
 	}
 	for n > 1 {
-		tmp := a[n-1]
-		a[n-1] = a[0]
+		a[0], a[n-1] = a[n-1], a[0]
 		n--
-		i, j := 1, 2
-		for j <= n {
-			if j < n && v[a[j-1]] < v[a[j]] {
-				j++
-			}
-			if !(v[tmp] < v[a[j-1]]) {
-				break
-			}
-			a[i-1] = a[j-1]
-			i = j
-			j += j
-		}
-		a[i-1] = tmp
+		noveltySiftDown(v, a, 1, n)
 	}
+}
+
+// noveltySiftDown moves the element at heap position i down the max-heap
+// a[:n] (ordered by v) as numpy does. numpy indexes the heap from 1:
+// position k is a[k-1].
+func noveltySiftDown(v []float64, a []int, i, n int) {
+	tmp := a[i-1]
+	for j := i << 1; j <= n; j += j {
+		if j < n && v[a[j-1]] < v[a[j]] {
+			j++
+		}
+		if !(v[tmp] < v[a[j-1]]) {
+			break
+		}
+		a[i-1] = a[j-1]
+		i = j
+	}
+	a[i-1] = tmp
 }
