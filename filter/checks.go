@@ -32,11 +32,13 @@ type InstructionChecks struct {
 	blacklistRE *regexp.Regexp
 }
 
-// DefaultBlacklist is the reference's list of words that mark tasks a text
-// model cannot do.
-var DefaultBlacklist = []string{
-	"image", "images", "graph", "graphs", "picture", "pictures",
-	"file", "files", "map", "maps", "draw", "plot", "go to",
+// DefaultBlacklist returns the reference's list of words that mark tasks a
+// text model cannot do.
+func DefaultBlacklist() []string {
+	return []string{
+		"image", "images", "graph", "graphs", "picture", "pictures",
+		"file", "files", "map", "maps", "draw", "plot", "go to",
+	}
 }
 
 // DefaultInstructionChecks returns the reference's checks: more than 3 and
@@ -46,7 +48,7 @@ func DefaultInstructionChecks() *InstructionChecks {
 	c := &InstructionChecks{
 		MinWords:    3,
 		MaxWords:    150,
-		Blacklist:   DefaultBlacklist,
+		Blacklist:   DefaultBlacklist(),
 		BadPrefixes: []string{"Write a program"},
 		ASCIIStart:  true,
 	}

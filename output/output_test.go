@@ -33,7 +33,7 @@ func sampleRecords() []Record {
 }
 
 func TestWriterGolden(t *testing.T) {
-	for _, f := range Formats {
+	for _, f := range Formats() {
 		for _, meta := range []bool{false, true} {
 			name := string(f)
 			if meta {
@@ -88,7 +88,7 @@ func TestWriterFlushesEachRecord(t *testing.T) {
 }
 
 func TestRoundTrip(t *testing.T) {
-	for _, f := range Formats {
+	for _, f := range Formats() {
 		t.Run(string(f), func(t *testing.T) {
 			var buf bytes.Buffer
 			w := NewWriter(&buf, f, true)

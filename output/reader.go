@@ -30,7 +30,7 @@ var ErrInvalidLine = errors.New("invalid input line")
 // Is reports whether target is ErrInvalidLine.
 func (e *LineError) Is(target error) bool { return target == ErrInvalidLine }
 
-// Reader reads instruction records from JSONL in any of the Formats, one
+// Reader reads instruction records from JSONL in any of the formats, one
 // record per line; blank lines are skipped. The format is fixed by the
 // first record unless set with SetFormat. Not safe for concurrent use.
 type Reader struct {
@@ -174,7 +174,7 @@ func fromTurns(turns [][2]string, field, key, user, assistant string) (Record, e
 }
 
 // ReadInstructions returns the instructions of a dataset: JSONL in any of
-// the Formats, or seed tasks (lines with an "instruction" and no
+// the formats, or seed tasks (lines with an "instruction" and no
 // "output"). For chat formats the instruction is the user turn. A
 // malformed line is a *LineError.
 func ReadInstructions(r io.Reader, name string) ([]string, error) {

@@ -69,12 +69,12 @@ const (
 	FormatShareGPT Format = "sharegpt"
 )
 
-// Formats lists the supported formats.
-var Formats = []Format{FormatAlpaca, FormatOpenAI, FormatShareGPT}
+// Formats returns the supported formats.
+func Formats() []Format { return []Format{FormatAlpaca, FormatOpenAI, FormatShareGPT} }
 
 // ParseFormat returns the Format named s, or an error listing the choices.
 func ParseFormat(s string) (Format, error) {
-	for _, f := range Formats {
+	for _, f := range Formats() {
 		if string(f) == s {
 			return f, nil
 		}

@@ -145,7 +145,7 @@ func (a *app) filterCmd() *cobra.Command {
 	f.BoolVar(&o.heuristics, "heuristics", false, "step 1: drop records that fail the instruction checks or the instance rules")
 	f.IntVar(&o.minWords, "min-words", 3, "heuristics: drop instructions of at most `N` words")
 	f.IntVar(&o.maxWords, "max-words", 150, "heuristics: drop instructions of more than `N` words (0: no limit)")
-	f.StringSliceVar(&o.blacklist, "blacklist", filter.DefaultBlacklist, "heuristics: drop instructions containing one of these `WORDS` (comma-separated; whole words, any case)")
+	f.StringSliceVar(&o.blacklist, "blacklist", filter.DefaultBlacklist(), "heuristics: drop instructions containing one of these `WORDS` (comma-separated; whole words, any case)")
 	f.StringArrayVar(&o.badPrefixes, "bad-prefix", []string{"Write a program"}, "heuristics: drop instructions starting with `TEXT` (repeatable; replaces the default)")
 	f.BoolVar(&o.allowNonASCIIStart, "allow-non-ascii-start", false, "heuristics: keep instructions starting with punctuation or a non-ASCII character")
 	f.BoolVar(&o.requireInput, "require-input", false, "heuristics: drop records with an empty input")
