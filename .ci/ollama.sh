@@ -8,7 +8,7 @@
 #      Go module proxy, or copied from a prebuilt binary when one is present),
 #   2. starts `ollama serve` on $ADDR (loopback only) with its models in
 #      $TOOLS/ollama-models, unless something already answers there,
-#   3. creates the test models from ../shared/models/stories260K.gguf:
+#   3. creates the test models from testdata/models/stories260K.gguf:
 #      tiny, tiny-a, tiny-b, tiny-c (same weights, different PARAMETERs),
 #   4. prints `export ENSINSTRUCT_TEST_OLLAMA=$ADDR` on stdout.
 # Everything else goes to stderr.
@@ -29,7 +29,7 @@ MODELS_DIR="$TOOLS/ollama-models"
 LOG="$TOOLS/ollama.log"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-GGUF="$ROOT/../shared/models/stories260K.gguf"
+GGUF="$ROOT/testdata/models/stories260K.gguf"
 
 log() { printf '%s\n' "ollama.sh: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -39,7 +39,7 @@ case "$ADDR" in
 *) die "ENSINSTRUCT_OLLAMA_ADDR=$ADDR is not a loopback address; the test server listens on loopback only" ;;
 esac
 
-[ -f "$GGUF" ] || die "model file $GGUF not found (it lives in ../shared/models next to the repository)"
+[ -f "$GGUF" ] || die "model file $GGUF not found (the repository's testdata/models is incomplete)"
 GGUF="$(cd "$(dirname "$GGUF")" && pwd)/$(basename "$GGUF")"
 
 mkdir -p "$TOOLS/bin" "$MODELS_DIR"

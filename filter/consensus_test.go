@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/ensinstruct/ensinstruct/internal/testdata"
 )
 
 type sampleRow struct {
@@ -17,7 +19,7 @@ type sampleRow struct {
 
 func readSampleRows(t testing.TB, name string) []sampleRow {
 	t.Helper()
-	f, err := os.Open(sharedPath(t, "testdata/ensemble-instruct/"+name))
+	f, err := os.Open(testdata.Path(t, "ensemble-instruct/"+name))
 	if err != nil {
 		t.Fatal(err)
 	}

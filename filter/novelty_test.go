@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ensinstruct/ensinstruct/internal/testdata"
+
 	"github.com/ensinstruct/ensinstruct/seeds"
 )
 
@@ -59,7 +61,7 @@ type noveltyRecord struct {
 // the stored most_similar (keys, scores and order) and avg_similarity_score
 // from Similar, must pass the novelty check, and is then added.
 func TestIndexReplayReference(t *testing.T) {
-	seedPath := sharedPath(t, "testdata/self-instruct/seed_tasks.jsonl")
+	seedPath := testdata.Path(t, "self-instruct/seed_tasks.jsonl")
 	tasks, err := seeds.LoadFile(seedPath)
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +78,7 @@ func TestIndexReplayReference(t *testing.T) {
 		{"o_instructions.jsonl", typeB},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			f, err := os.Open(sharedPath(t, "testdata/ensemble-instruct/"+tc.file))
+			f, err := os.Open(testdata.Path(t, "ensemble-instruct/"+tc.file))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -6,12 +6,14 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/ensinstruct/ensinstruct/internal/testdata"
 )
 
 // TestStemNLTKWords checks Stem against every pair NLTK's PorterStemmer
 // produced in NLTK_EXTENSIONS mode.
 func TestStemNLTKWords(t *testing.T) {
-	path := sharedPath(t, "testdata/porter/words.tsv")
+	path := testdata.Path(t, "porter/words.tsv")
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)

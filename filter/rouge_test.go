@@ -11,6 +11,8 @@ import (
 	"slices"
 	"testing"
 	"unicode"
+
+	"github.com/ensinstruct/ensinstruct/internal/testdata"
 )
 
 // rougeVector is one line of shared/testdata/rouge/vectors.jsonl, produced
@@ -33,7 +35,7 @@ type rougeVector struct {
 }
 
 func TestRougeVectors(t *testing.T) {
-	path := sharedPath(t, "testdata/rouge/vectors.jsonl")
+	path := testdata.Path(t, "rouge/vectors.jsonl")
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)

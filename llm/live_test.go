@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ensinstruct/ensinstruct/internal/testenv"
 )
 
 // These tests talk to a real Ollama server serving the stories260K model
@@ -19,22 +20,13 @@ import (
 //
 // which sets ENSINSTRUCT_TEST_OLLAMA to its host:port.
 
-const liveEnv = "ENSINSTRUCT_TEST_OLLAMA"
-
-// liveOllama returns the base URL of the test server or skips.
+// liveOllama returns the base URL of the test server; see testenv.Ollama.
 func liveOllama(t *testing.T) string {
 	t.Helper()
-	addr := os.Getenv(liveEnv)
-	if addr == "" {
-		t.Skipf("%s is not set; start a real Ollama with: eval \"$(.ci/ollama.sh)\"", liveEnv)
-	}
-	if !strings.Contains(addr, "://") {
-		addr = "http://" + addr
-	}
-	return strings.TrimRight(addr, "/")
+	return testenv.Ollama(t)
 }
 
-// liveOptions are passed on every request: see ../shared/models/README.md.
+// liveOptions are passed on every request: one thread is much faster than two on a busy 2-core machine.
 var liveOptions = map[string]any{"num_thread": 1}
 
 func liveCtx(t *testing.T) context.Context {

@@ -8,13 +8,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ensinstruct/ensinstruct/internal/testdata"
 
 	"github.com/ensinstruct/ensinstruct/filter"
 	"github.com/ensinstruct/ensinstruct/llm"
@@ -25,17 +26,10 @@ import (
 // The online step's executor in the command is the model pool.
 var _ Executor = (*llm.Pool)(nil)
 
-// filterTestShared opens a file of the reference sample in ../shared, or
-// skips the test.
+// filterTestShared opens a file of the reference sample in testdata/.
 func filterTestShared(t testing.TB, name string) *os.File {
 	t.Helper()
-	p := filepath.Join("..", "..", "shared", "testdata", "ensemble-instruct", name)
-	f, err := os.Open(p)
-	if err != nil {
-		t.Skipf("reference sample not available (%v); it lives in ../shared", err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
+	return testdata.Open(t, "ensemble-instruct/"+name)
 }
 
 // filterTestSource is an in-memory RecordSource. A nil entry of errs at a

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ensinstruct/ensinstruct/internal/testdata"
+
 	"github.com/ensinstruct/ensinstruct/filter"
 	"github.com/ensinstruct/ensinstruct/seeds"
 )
@@ -39,7 +41,7 @@ type sampleRow struct {
 // readJSONL decodes every line of a shared test data file.
 func readJSONL[T any](t *testing.T, rel string) []T {
 	t.Helper()
-	f, err := os.Open(sharedPath(t, rel))
+	f, err := os.Open(testdata.Path(t, rel))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,8 +74,8 @@ func referenceInstruction(s string) string {
 func TestParseInstanceCompatReference(t *testing.T) {
 	for _, rf := range referenceFiles {
 		t.Run(rf.instances, func(t *testing.T) {
-			raws := readJSONL[rawInstance](t, "testdata/ensemble-instruct/"+rf.instances)
-			want := readJSONL[sampleRow](t, "testdata/ensemble-instruct/"+rf.samples)
+			raws := readJSONL[rawInstance](t, "ensemble-instruct/"+rf.instances)
+			want := readJSONL[sampleRow](t, "ensemble-instruct/"+rf.samples)
 			var got []sampleRow
 			for i, r := range raws {
 				in, out, ok := ParseInstanceCompat(r.RawInstances, rf.typ)
@@ -137,7 +139,7 @@ func TestParseInstanceRobustReference(t *testing.T) {
 	var changes []robustChange
 	var compatTotal, robustTotal, extra, dropped, changed int
 	for _, rf := range referenceFiles {
-		raws := readJSONL[rawInstance](t, "testdata/ensemble-instruct/"+rf.instances)
+		raws := readJSONL[rawInstance](t, "ensemble-instruct/"+rf.instances)
 		for i, r := range raws {
 			ci, co, cok := ParseInstanceCompat(r.RawInstances, rf.typ)
 			ri, ro, reason := ExtractInstance(r.RawInstances, rf.typ, r.Instruction, filter.InstanceRules{})

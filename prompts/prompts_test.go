@@ -10,37 +10,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ensinstruct/ensinstruct/internal/testdata"
+
 	"github.com/ensinstruct/ensinstruct/filter"
 	"github.com/ensinstruct/ensinstruct/seeds"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-// sharedPath returns the path of rel inside the shared directory next to
-// the module root (../shared from the repository root), and skips the test
-// when it is absent.
-func sharedPath(t testing.TB, rel string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skipf("skipping: no go.mod above the test directory, so ../shared/%s cannot be located", rel)
-		}
-		dir = parent
-	}
-	path := filepath.Join(dir, "..", "shared", filepath.FromSlash(rel))
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("skipping: %s is absent (the shared test data sits at ../shared next to the repository)", path)
-	}
-	return path
-}
 
 // formatPrompt renders p as readable text for a golden file.
 func formatPrompt(p Prompt) string {
@@ -247,7 +223,7 @@ func TestDemos(t *testing.T) {
 
 	// Not a near copy of a Self-Instruct seed: Rouge-L well below the
 	// novelty threshold.
-	f, err := os.Open(sharedPath(t, "testdata/self-instruct/seed_tasks.jsonl"))
+	f, err := os.Open(testdata.Path(t, "self-instruct/seed_tasks.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,10 @@
 package seeds_test
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ensinstruct/ensinstruct/internal/testdata"
 
 	"github.com/ensinstruct/ensinstruct/filter"
 	"github.com/ensinstruct/ensinstruct/seeds"
@@ -58,10 +58,7 @@ func TestDefaultSetIsOriginal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join("..", "..", "shared", "testdata", "self-instruct", "seed_tasks.jsonl")
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("Self-Instruct seeds not available (%v); they live in ../shared", err)
-	}
+	p := testdata.Path(t, "self-instruct/seed_tasks.jsonl")
 	theirs, err := seeds.LoadFile(p)
 	if err != nil {
 		t.Fatal(err)

@@ -2,21 +2,17 @@ package seeds
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ensinstruct/ensinstruct/internal/testdata"
 )
 
 // sharedFile returns a path under ../shared/testdata, or skips the test
 // when the shared test data is not present.
 func sharedFile(t *testing.T, rel string) string {
 	t.Helper()
-	p := filepath.Join("..", "..", "shared", "testdata", rel)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared test data not available (%v); it lives in ../shared next to the repository", err)
-	}
-	return p
+	return testdata.Path(t, rel)
 }
 
 func TestLoadSelfInstruct(t *testing.T) {

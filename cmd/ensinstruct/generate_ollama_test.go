@@ -6,17 +6,15 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/ensinstruct/ensinstruct/internal/testenv"
+
 	"github.com/ensinstruct/ensinstruct/pipeline"
 )
 
-// testOllama returns the test Ollama server's base URL, or skips.
+// testOllama returns the test Ollama server's base URL; see testenv.Ollama.
 func testOllama(t *testing.T) string {
 	t.Helper()
-	host := os.Getenv("ENSINSTRUCT_TEST_OLLAMA")
-	if host == "" {
-		t.Skip("no test Ollama server: start one with `eval \"$(.ci/ollama.sh)\"` (sets ENSINSTRUCT_TEST_OLLAMA)")
-	}
-	return "http://" + host
+	return testenv.Ollama(t)
 }
 
 // tinyModel is a config entry for one of the test server's models. A small

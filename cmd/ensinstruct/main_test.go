@@ -3,9 +3,12 @@ package main
 import (
 	"flag"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/ensinstruct/ensinstruct/internal/testenv"
+
+	"github.com/ensinstruct/ensinstruct/internal/testdata"
 
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -20,18 +23,18 @@ func TestMain(m *testing.M) {
 
 // TestScripts runs the .txtar scripts in testdata/script against the real
 // binary. Scripts see:
-//   - $SHARED: the shared test data directory (../shared/testdata from the
-//     repository root), and the condition [shared] when it exists;
+//   - $SHARED: the repository's testdata/ directory (see testdata/README.md);
 //   - $OLLAMA: the test Ollama server from ENSINSTRUCT_TEST_OLLAMA, and the
 //     condition [ollama] when it is set;
 //   - the command "fakemodels [LATENCY]", which starts a fake model server
 //     answering the pipeline's prompts (pipelinetest.Reply) for the rest of
 //     the script and sets $FAKE to its URL.
 func TestScripts(t *testing.T) {
-	shared, _ := filepath.Abs(filepath.Join("..", "..", "..", "shared", "testdata"))
-	_, err := os.Stat(shared)
-	haveShared := err == nil
-	ollama := os.Getenv("ENSINSTRUCT_TEST_OLLAMA")
+	shared := testdata.Root(t)
+	ollama, requireOllama := testenv.OllamaAddr()
+	if ollama == "" && requireOllama {
+		t.Errorf("%s is not set but %s=1: the [ollama] scripts cannot run", testenv.OllamaEnv, testenv.RequireOllamaEnv)
+	}
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
 		RequireExplicitExec: true,
@@ -60,8 +63,6 @@ func TestScripts(t *testing.T) {
 		},
 		Condition: func(cond string) (bool, error) {
 			switch cond {
-			case "shared":
-				return haveShared, nil
 			case "ollama":
 				return ollama != "", nil
 			}
