@@ -105,6 +105,19 @@ func (c *Cache) Get(key string) (Response, bool, error) {
 	return r, found, nil
 }
 
+// Has reports whether a response is stored under key.
+func (c *Cache) Has(key string) (bool, error) {
+	var found bool
+	err := c.db.View(func(tx *bolt.Tx) error {
+		found = tx.Bucket(responsesBucket).Get([]byte(key)) != nil
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("response cache %s: reading %s: %w", c.path, key, err)
+	}
+	return found, nil
+}
+
 // Put stores r under key and commits (fsync) before it returns; concurrent
 // Puts share a commit. The Cached flag is not stored.
 func (c *Cache) Put(key string, r Response) error {

@@ -136,6 +136,7 @@ func TestConfigValidate(t *testing.T) {
 		{"unknown backend", m(ModelConfig{Backend: "x", Model: "a"}), []string{`models.falcon.backend: unknown backend "x" (want ollama or openai)`}},
 		{"missing backend and model", m(ModelConfig{}), []string{"models.falcon.backend: missing", "models.falcon.model: missing"}},
 		{"bad endpoint", m(ModelConfig{Backend: BackendOllama, Model: "a", Endpoint: "gpu1:11434"}), []string{"models.falcon.endpoint: "}},
+		{"bad port", m(ModelConfig{Backend: BackendOllama, Model: "a", Endpoint: "http://gpu1:99999"}), []string{"models.falcon.endpoint: ", "port 99999 is outside 1-65535"}},
 		{"bad role", m(ModelConfig{Backend: BackendOllama, Model: "a", Roles: []Role{"judge", RoleEnsemble, RoleEnsemble}}), []string{`models.falcon.roles: unknown role "judge"`, `role "ensemble" listed twice`}},
 		{"negative weight", m(ModelConfig{Backend: BackendOllama, Model: "a", Weight: -1}), []string{"models.falcon.weight: must not be negative"}},
 		{"bad style", m(ModelConfig{Backend: BackendOllama, Model: "a", Style: "poem"}), []string{`models.falcon.style: unknown style "poem"`}},
@@ -189,6 +190,9 @@ func TestParseSpec(t *testing.T) {
 		{spec: "vllm:x", err: `unknown backend "vllm"`},
 		{spec: "ollama:", err: "missing model name"},
 		{spec: "ollama:@http://h:1", err: "missing model name"},
+		{spec: "ollama:a@htp://x", err: `endpoint: "htp://x" is not an http:// or https:// URL`},
+		{spec: "openai:gpt@htps://api.example.com/v1", err: "is not an http:// or https:// URL"},
+		{spec: "ollama:a@localhost:99999", err: "port 99999 is outside 1-65535"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.spec, func(t *testing.T) {

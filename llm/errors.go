@@ -120,11 +120,10 @@ func (e *StatusError) Error() string {
 }
 
 func (e *StatusError) hint() string {
+	spec, known := lookupBackend(e.Backend)
 	switch kind := e.Unwrap(); {
-	case kind == ErrModelNotFound && e.Backend == BackendOllama:
-		return fmt.Sprintf("pull it with `OLLAMA_HOST=%s ollama pull %s`", e.Endpoint, e.Model)
-	case kind == ErrModelNotFound:
-		return "check the model name: the server does not serve it, or the key may not use it"
+	case kind == ErrModelNotFound && known:
+		return spec.missingModelHint(e.Endpoint, e.Model)
 	case e.StatusCode == http.StatusNotFound:
 		return "check the endpoint URL"
 	case kind == ErrAuth && e.keyEnv != "":
@@ -172,8 +171,8 @@ func (e *callError) Error() string {
 	switch e.kind {
 	case ErrUnreachable:
 		msg = fmt.Sprintf("%s at %s is not reachable", e.backend, e.endpoint)
-		if e.backend == BackendOllama {
-			msg += "; start it with `ollama serve`"
+		if spec, ok := lookupBackend(e.backend); ok && spec.startHint != "" {
+			msg += "; " + spec.startHint
 		}
 	case ErrTimeout:
 		msg = fmt.Sprintf("%s at %s, model %q: timed out", e.backend, e.endpoint, e.model)

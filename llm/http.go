@@ -1,7 +1,6 @@
 package llm
 
 import (
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -86,7 +85,7 @@ func expandHeaders(h map[string]string, getenv func(string) string) (map[string]
 			return s
 		})
 		if missing != "" {
-			return nil, fmt.Errorf("headers.%s: environment variable %s is not set", k, missing)
+			return nil, FieldErrorf([]string{"headers", k}, "environment variable %s is not set", missing)
 		}
 		out[k] = strings.TrimSpace(val)
 	}

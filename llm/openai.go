@@ -186,13 +186,14 @@ func (o *OpenAI) classify(ctx context.Context, info *replyInfo, err error) error
 	return &callError{BackendOpenAI, o.endpoint, o.model, ErrBadResponse, err}
 }
 
-// missingKey is the Model of an OpenAI-compatible entry whose key variable
+// missingKey is the Model of an entry whose API key variable
 // is unset: every call fails at once with ErrAuth.
 type missingKey struct {
+	backend              Backend
 	endpoint, model, env string
 }
 
 func (m missingKey) Generate(context.Context, Request) (Response, error) {
-	return Response{}, &callError{BackendOpenAI, m.endpoint, m.model, ErrAuth,
+	return Response{}, &callError{m.backend, m.endpoint, m.model, ErrAuth,
 		fmt.Errorf("environment variable %s is not set; export it with the API key for %s", m.env, m.endpoint)}
 }

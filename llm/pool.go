@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -39,6 +40,12 @@ type member struct {
 	endpointID string // for CacheKey
 	modelKey   string // for CacheKey
 	stats      *recorder
+	// dial is set for a backend the table built (not a WithBackend
+	// override): the preflight dials its endpoint.
+	dial bool
+	// missingKey names the unset API key variable of a model that needs
+	// one; its calls fail with ErrAuth.
+	missingKey string
 }
 
 // ModelInfo describes a model of the pool, with the defaults applied.
@@ -50,6 +57,17 @@ type ModelInfo struct {
 	Roles    []Role  `json:"roles,omitempty"`
 	Weight   float64 `json:"weight"`
 	Style    Style   `json:"style"`
+	// Options are the configured Ollama options that change what the
+	// model writes (runtime options such as num_thread are left out).
+	Options map[string]any `json:"options,omitempty"`
+	// Price is the model's configured price.
+	Price Price `json:"price"`
+}
+
+func (m ModelInfo) clone() ModelInfo {
+	m.Roles = slices.Clone(m.Roles)
+	m.Options = maps.Clone(m.Options)
+	return m
 }
 
 // HasRole reports whether the model may be used for r.
@@ -165,13 +183,14 @@ func NewPool(cfg Config, opts ...Option) (*Pool, error) {
 	for i, nm := range cfg.Models {
 		mc, err := nm.ModelConfig.withDefaults(o.getenv)
 		if err != nil {
-			return nil, fmt.Errorf("models.%s.%w", nm.Name, err)
+			return nil, underModel(nm.Name, err)
 		}
 		resolved[i] = mc
 		m := &member{
 			info: ModelInfo{
 				Name: nm.Name, Backend: mc.Backend, Model: mc.Model, Endpoint: redactURL(mc.Endpoint),
 				Roles: slices.Clone(mc.Roles), Weight: mc.Weight, Style: mc.Style,
+				Options: outputOptions(mc.Options), Price: mc.Price,
 			},
 			endpointID: EndpointID(mc.Backend, mc.Endpoint),
 			modelKey:   modelKey(mc),
@@ -218,30 +237,64 @@ func NewPool(cfg Config, opts ...Option) (*Pool, error) {
 		}
 		hdr, err := expandHeaders(mc.Headers, o.getenv)
 		if err != nil {
-			return nil, fmt.Errorf("models.%s.%w", m.info.Name, err)
+			return nil, underModel(m.info.Name, err)
 		}
 		mc.Headers = hdr
-		switch mc.Backend {
-		case BackendOllama:
-			b, err := NewOllama(mc, o.client)
-			if err != nil {
-				return nil, fmt.Errorf("models.%s: %w", m.info.Name, err)
-			}
-			m.backend = b
-		case BackendOpenAI:
-			key := o.getenv(mc.APIKeyEnv)
+		spec, _ := lookupBackend(mc.Backend) // Validate checked it
+		var key string
+		if spec.keyEnv != "" {
+			key = o.getenv(mc.APIKeyEnv)
 			if key == "" && !isLocalHost(mc.Endpoint) {
-				m.backend = missingKey{endpoint: m.info.Endpoint, model: mc.Model, env: mc.APIKeyEnv}
+				m.missingKey = mc.APIKeyEnv
+				m.backend = missingKey{backend: mc.Backend, endpoint: m.info.Endpoint, model: mc.Model, env: mc.APIKeyEnv}
 				continue
 			}
-			b, err := NewOpenAI(mc, o.client, key)
-			if err != nil {
-				return nil, fmt.Errorf("models.%s: %w", m.info.Name, err)
-			}
-			m.backend = b
 		}
+		b, err := spec.build(mc, o.client, key)
+		if err != nil {
+			return nil, fmt.Errorf("models.%s: %w", m.info.Name, err)
+		}
+		m.backend = b
+		m.dial = true
 	}
 	return p, nil
+}
+
+// underModel puts a model's field error under models.NAME.
+func underModel(name string, err error) error {
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		return &FieldError{Path: append([]string{"models", name}, fe.Path...), Msg: fe.Msg}
+	}
+	return fmt.Errorf("models.%s: %w", name, err)
+}
+
+// MissingKeys returns, for every model whose API key variable is unset
+// (and whose server is not local), an error naming the model and the
+// variable to set: a preflight that a run can fail on before any call.
+func (p *Pool) MissingKeys() error {
+	var errs []error
+	for _, m := range p.models {
+		if m.missingKey != "" {
+			errs = append(errs, FieldErrorf([]string{"models", m.info.Name, "api_key_env"},
+				"environment variable %s is not set; export it with the API key for %s", m.missingKey, m.info.Endpoint))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// outputOptions returns the options that change a model's output.
+func outputOptions(opts map[string]any) map[string]any {
+	var out map[string]any
+	for k, v := range opts {
+		if !slices.Contains(runtimeOptions, k) {
+			if out == nil {
+				out = make(map[string]any)
+			}
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // modelKey is the model part of a cache key: the model name, plus the
@@ -281,8 +334,7 @@ func (p *Pool) Models(r Role) []string {
 func (p *Pool) All() []ModelInfo {
 	out := make([]ModelInfo, len(p.models))
 	for i, m := range p.models {
-		out[i] = m.info
-		out[i].Roles = slices.Clone(m.info.Roles)
+		out[i] = m.info.clone()
 	}
 	return out
 }
@@ -293,9 +345,7 @@ func (p *Pool) Info(name string) (ModelInfo, bool) {
 	if !ok {
 		return ModelInfo{}, false
 	}
-	info := m.info
-	info.Roles = slices.Clone(info.Roles)
-	return info, true
+	return m.info.clone(), true
 }
 
 // CacheKey returns the key Do uses for the cache entry of this call.
@@ -309,6 +359,17 @@ func (p *Pool) CacheKey(model string, req Request, sample int) (string, error) {
 
 func (p *Pool) unknown(name string) error {
 	return fmt.Errorf("%w: no model named %q in the pool (have %s)", ErrBadRequest, name, strings.Join(p.Models(""), ", "))
+}
+
+// Cached reports whether Do would answer this call from the response
+// cache, without counting it as a call.
+func (p *Pool) Cached(model string, req Request, sample int) bool {
+	m, ok := p.byName[model]
+	if !ok || p.cache == nil {
+		return false
+	}
+	found, err := p.cache.Has(CacheKey(m.endpointID, m.modelKey, req, sample))
+	return err == nil && found
 }
 
 // Stats returns a snapshot of every model's accounting, by name.

@@ -24,9 +24,7 @@ func (p *Pool) CheckReachable(ctx context.Context, timeout time.Duration) error 
 	seen := map[string]bool{}
 	var targets []target
 	for _, m := range p.models {
-		switch m.backend.(type) {
-		case *Ollama, *OpenAI, missingKey:
-		default:
+		if !m.dial && m.missingKey == "" {
 			continue
 		}
 		if !seen[m.ep.url] {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -116,6 +117,16 @@ const (
 
 // Roles lists every role, in pipeline order.
 func Roles() []Role { return []Role{RoleInstructions, RoleInstances, RoleEnsemble} }
+
+// roleChoices is "instructions, instances or ensemble", for messages.
+func roleChoices() string {
+	rs := Roles()
+	names := make([]string, len(rs))
+	for i, r := range rs {
+		names[i] = string(r)
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
 
 func (r Role) valid() bool {
 	switch r {

@@ -64,10 +64,11 @@ func (f *fakeExec) Do(ctx context.Context, model string, req llm.Request, sample
 	return llm.Response{Text: f.reply(model, req, sample), FinishReason: "stop"}, nil
 }
 
-func testModels() []ModelRef {
-	return []ModelRef{
+func testModels() []llm.ModelInfo {
+	return []llm.ModelInfo{
 		{Name: "gen", Roles: []llm.Role{llm.RoleInstructions, llm.RoleInstances}, Style: llm.StyleCompletion},
 		{Name: "e1", Roles: []llm.Role{llm.RoleEnsemble}, Style: llm.StyleCompletion},
 		{Name: "e2", Roles: []llm.Role{llm.RoleEnsemble}, Style: llm.StyleChat},
 	}
 }
+func ptr[T any](v T) *T { return &v }

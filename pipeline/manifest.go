@@ -29,13 +29,28 @@ type Manifest struct {
 	Finished   time.Time `json:"finished"`
 	Seconds    float64   `json:"seconds"`
 
-	Seeds  ManifestSeeds             `json:"seeds"`
-	Models []llm.ModelInfo           `json:"models"`
+	Seeds  ManifestSeeds   `json:"seeds"`
+	Models []llm.ModelInfo `json:"models"`
+	// NoveltyThreshold is the resolved threshold of the novelty check.
+	NoveltyThreshold float64 `json:"novelty_threshold"`
+	// Limits is the run's budget (absent: none).
+	Limits Limits                    `json:"limits"`
 	Output ManifestOutput            `json:"output"`
 	RunDir string                    `json:"run_dir"`
 	Counts map[string]Counts         `json:"counts"`
 	Calls  map[string]llm.ModelStats `json:"calls"`
 	Totals Totals                    `json:"totals"`
+	// Timeline samples the run's progress: seconds since the start,
+	// records kept, calls made and their cost.
+	Timeline []TimePoint `json:"timeline"`
+}
+
+// TimePoint is one sample of a run's progress.
+type TimePoint struct {
+	Seconds float64 `json:"seconds"`
+	Kept    int     `json:"kept"`
+	Calls   int64   `json:"calls"`
+	CostUSD float64 `json:"cost_usd"`
 }
 
 // ManifestSeeds identifies the seed set a run started from.

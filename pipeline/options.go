@@ -1,41 +1,14 @@
 package pipeline
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"log/slog"
+	"slices"
 
 	"github.com/ensinstruct/ensinstruct/filter"
 	"github.com/ensinstruct/ensinstruct/llm"
 	"github.com/ensinstruct/ensinstruct/seeds"
 )
-
-// Executor runs model calls. The pipeline sends every call through it,
-// identified by model name, request and sample index; the executor owns the
-// response cache, limits and retries. *llm.Pool is the local executor.
-type Executor interface {
-	Do(ctx context.Context, model string, req llm.Request, sample int) (llm.Response, error)
-}
-
-// ModelRef is what the pipeline needs to know about a model: its name in
-// the executor, the roles it plays, its share of a role and how prompts are
-// rendered for it.
-type ModelRef struct {
-	Name   string
-	Roles  []llm.Role
-	Weight float64   // share of a role among the models that have it; 0 means 1
-	Style  llm.Style // completion or chat
-}
-
-func (m ModelRef) has(r llm.Role) bool {
-	for _, x := range m.Roles {
-		if x == r {
-			return true
-		}
-	}
-	return false
-}
 
 // Sampling holds the decoding settings of one stage.
 type Sampling struct {
@@ -56,27 +29,37 @@ const (
 	DefaultStallLimit       = 500 // consecutive fruitless results before a type gives up
 )
 
-// DefaultInstructionSampling, DefaultInstanceSampling and
-// DefaultEnsembleSampling are the reference's decoding settings.
-var (
-	DefaultInstructionSampling = Sampling{Temperature: 0.7, TopP: 1, TopK: 50, MaxTokens: 256}
-	DefaultInstanceSampling    = Sampling{Temperature: 0.7, TopP: 1, TopK: 50, MaxTokens: 512}
-	DefaultEnsembleSampling    = Sampling{Temperature: 0, MaxTokens: 256}
-)
+// DefaultInstructionSampling returns the reference's decoding of stage 1:
+// temperature 0.7, top-k 50, top-p 1, at most 256 tokens.
+func DefaultInstructionSampling() Sampling {
+	return Sampling{Temperature: 0.7, TopP: 1, TopK: 50, MaxTokens: 256}
+}
 
-// Options configure a run. Fields left zero take the defaults above, so
-// the zero value plus Seeds, Models and a target is a complete
-// configuration.
+// DefaultInstanceSampling returns the reference's decoding of stage 2:
+// temperature 0.7, top-k 50, top-p 1, at most 512 tokens.
+func DefaultInstanceSampling() Sampling {
+	return Sampling{Temperature: 0.7, TopP: 1, TopK: 50, MaxTokens: 512}
+}
+
+// DefaultEnsembleSampling returns the reference's decoding of stage 3:
+// greedy, at most 256 tokens.
+func DefaultEnsembleSampling() Sampling { return Sampling{Temperature: 0, MaxTokens: 256} }
+
+// Options configure a run. Fields left zero take the defaults above (a
+// zero that is a legal value is spelled differently: NoveltyThreshold is a
+// pointer, and a negative MachineDemos means none), so the zero value plus
+// Seeds, Models and a target is a complete configuration.
 type Options struct {
 	// Seeds are the seed tasks; each type's pipeline uses those of its
 	// type as demonstrations and as the start of its novelty pool.
 	Seeds []seeds.Task
-	// Models are the models by role. At least one model must have each
-	// role the run needs.
-	Models []ModelRef
+	// Models are the models by role (the pool's descriptions). At least
+	// one model must have each role the run needs.
+	Models []llm.ModelInfo
 	// Seed makes every random choice reproducible.
 	Seed int64
-	// RunID names the run (the config hash); record IDs derive from it.
+	// RunID names the run; record IDs derive from it. A Job sets it to
+	// the run identity.
 	RunID string
 
 	// TargetA and TargetB are the numbers of examples to keep per type.
@@ -100,8 +83,9 @@ type Options struct {
 	// Checks are the instruction heuristics; nil means the reference's.
 	Checks *filter.InstructionChecks
 	// NoveltyThreshold rejects an instruction whose highest Rouge-L F
-	// against the pool is above it; 0 means 0.7.
-	NoveltyThreshold float64
+	// against the pool is above it; nil means DefaultNoveltyThreshold, and
+	// 0 rejects any instruction that shares a token with the pool.
+	NoveltyThreshold *float64
 	// Exclude holds instructions that count as already generated (for
 	// example last night's output), for both types.
 	Exclude []string
@@ -120,17 +104,24 @@ type Options struct {
 	// without a kept example; 0 means DefaultStallLimit.
 	StallLimit int
 
+	// Evidence, when set, receives every kept and dropped candidate with
+	// its scores, in a deterministic order (see Evidence).
+	Evidence Evidence
+
 	// Logger receives warnings and debug events; nil discards them.
 	Logger *slog.Logger
 }
 
 // Budget reports whether the run may start another model call. The
-// pipeline asks before every call; calls already started finish.
+// pipeline asks before every call and treats a call refused with an
+// error matching ErrBudget as a clean stop.
 type Budget interface {
 	Exhausted() bool
 }
 
-// withDefaults returns o with zero fields replaced by defaults.
+// withDefaults returns o with unset fields replaced by defaults. It is
+// idempotent, and two Options that differ only in spelling a default
+// (Window 0 or 16) come out equal.
 func (o Options) withDefaults() Options {
 	if o.DemosA == 0 {
 		o.DemosA = DefaultDemosA
@@ -141,30 +132,38 @@ func (o Options) withDefaults() Options {
 	if o.MachineDemos == 0 {
 		o.MachineDemos = DefaultMachineDemos
 	} else if o.MachineDemos < 0 {
-		o.MachineDemos = 0
+		o.MachineDemos = -1
 	}
-	if o.Window <= 0 {
+	if o.Window == 0 {
 		o.Window = DefaultWindow
 	}
-	if o.MaxPending <= 0 {
+	if o.MaxPending == 0 {
 		o.MaxPending = DefaultMaxPending
 	}
 	if o.InstructionSampling == (Sampling{}) {
-		o.InstructionSampling = DefaultInstructionSampling
+		o.InstructionSampling = DefaultInstructionSampling()
 	}
 	if o.InstanceSampling == (Sampling{}) {
-		o.InstanceSampling = DefaultInstanceSampling
+		o.InstanceSampling = DefaultInstanceSampling()
 	}
 	if o.EnsembleSampling == (Sampling{}) {
-		o.EnsembleSampling = DefaultEnsembleSampling
+		o.EnsembleSampling = DefaultEnsembleSampling()
 	}
 	if o.Checks == nil {
 		o.Checks = filter.DefaultInstructionChecks()
 	}
-	if o.NoveltyThreshold == 0 {
-		o.NoveltyThreshold = DefaultNoveltyThreshold
+	if o.NoveltyThreshold == nil {
+		t := DefaultNoveltyThreshold
+		o.NoveltyThreshold = &t
 	}
-	if o.StallLimit <= 0 {
+	if o.Consensus.MinAgreement == nil {
+		m := filter.DefaultMinAgreement
+		o.Consensus.MinAgreement = &m
+	}
+	if o.Consensus.Metric == "" {
+		o.Consensus.Metric = filter.MetricRougeL
+	}
+	if o.StallLimit == 0 {
 		o.StallLimit = DefaultStallLimit
 	}
 	if o.Logger == nil {
@@ -173,43 +172,92 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// validate checks that o can run, with errors that name the setting.
+// machineDemos is the number of machine demonstrations allowed (≥ 0).
+func (o *Options) machineDemos() int { return max(o.MachineDemos, 0) }
+
+// noveltyThreshold is the resolved threshold.
+func (o *Options) noveltyThreshold() float64 { return *o.NoveltyThreshold }
+
+// field is an Options problem, named by its configuration path.
+func field(path ...string) func(format string, args ...any) error {
+	return func(format string, args ...any) error { return llm.FieldErrorf(path, format, args...) }
+}
+
+// validate checks that o can run. Every problem is an *llm.FieldError
+// named by the configuration path of the setting (generation.window,
+// filters.novelty_threshold, n_a, …), so that the command line can add
+// the flag that sets it.
 func (o Options) validate() error {
 	var errs []error
-	if o.TargetA < 0 || o.TargetB < 0 {
-		errs = append(errs, errors.New("targets must not be negative"))
+	add := func(err error) { errs = append(errs, err) }
+	if o.TargetA < 0 {
+		add(field("n_a")("must not be negative"))
+	}
+	if o.TargetB < 0 {
+		add(field("n_b")("must not be negative"))
 	}
 	if o.TargetA == 0 && o.TargetB == 0 {
-		errs = append(errs, errors.New("nothing to do: both targets are 0"))
+		add(field("n")("nothing to do: both targets are 0"))
 	}
 	a, b := seeds.Split(o.Seeds)
 	if o.TargetA > 0 && len(a) == 0 {
-		errs = append(errs, errors.New("a type-A target needs type-A seeds (tasks whose first instance has an input)"))
+		add(field("seeds")("a type-A target needs type-A seeds (tasks whose first instance has an input)"))
 	}
 	if o.TargetB > 0 && len(b) == 0 {
-		errs = append(errs, errors.New("a type-B target needs type-B seeds (tasks whose first instance has no input)"))
+		add(field("seeds")("a type-B target needs type-B seeds (tasks whose first instance has no input)"))
 	}
 	for _, r := range llm.Roles() {
-		n := 0
-		for _, m := range o.Models {
-			if m.has(r) {
-				n++
-			}
-		}
-		if n == 0 {
-			errs = append(errs, fmt.Errorf("no model has the %s role", r))
+		if !slices.ContainsFunc(o.Models, func(m llm.ModelInfo) bool { return m.HasRole(r) }) {
+			add(field("models")("no model has the %s role", r))
 		}
 	}
 	for _, m := range o.Models {
 		if m.Weight < 0 {
-			errs = append(errs, fmt.Errorf("model %s: weight must not be negative", m.Name))
+			add(field("models", m.Name, "weight")("must not be negative"))
 		}
 		if m.Style != llm.StyleCompletion && m.Style != llm.StyleChat {
-			errs = append(errs, fmt.Errorf("model %s: style %q (want completion or chat)", m.Name, m.Style))
+			add(field("models", m.Name, "style")("unknown style %q (want completion or chat)", m.Style))
 		}
 	}
-	if o.NoveltyThreshold < 0 || o.NoveltyThreshold > 1 {
-		errs = append(errs, fmt.Errorf("novelty threshold %v is outside [0, 1]", o.NoveltyThreshold))
+	for _, g := range []struct {
+		name string
+		v    int
+	}{
+		{"demos_a", o.DemosA}, {"demos_b", o.DemosB}, {"window", o.Window},
+		{"max_pending", o.MaxPending}, {"stall_limit", o.StallLimit},
+	} {
+		if g.v < 0 {
+			add(field("generation", g.name)("must not be negative"))
+		}
+	}
+	for _, s := range []struct {
+		name string
+		s    Sampling
+	}{
+		{"instructions", o.InstructionSampling}, {"instances", o.InstanceSampling}, {"ensemble", o.EnsembleSampling},
+	} {
+		f := func(k string) func(string, ...any) error { return field("generation", s.name, k) }
+		switch {
+		case s.s.Temperature < 0:
+			add(f("temperature")("must not be negative"))
+		case s.s.TopP < 0 || s.s.TopP > 1:
+			add(f("top_p")("%v is outside [0, 1]", s.s.TopP))
+		case s.s.TopK < 0:
+			add(f("top_k")("must not be negative"))
+		case s.s.MaxTokens < 0:
+			add(f("max_tokens")("must not be negative"))
+		}
+	}
+	if t := o.NoveltyThreshold; t != nil && !(*t >= 0 && *t <= 1) {
+		add(field("filters", "novelty_threshold")("%v is outside [0, 1]", *t))
+	}
+	switch o.Consensus.Metric {
+	case "", filter.MetricRougeL, filter.MetricRouge1:
+	default:
+		add(field("filters", "consensus", "metric")("%q (want rougeL or rouge1)", o.Consensus.Metric))
+	}
+	if m := o.Consensus.MinAgreement; m != nil && *m != *m {
+		add(field("filters", "consensus", "min_agreement")("not a number"))
 	}
 	return errors.Join(errs...)
 }

@@ -254,7 +254,7 @@ func TestNewValidates(t *testing.T) {
 		{"no ensemble", func(o *Options) { o.Models = o.Models[:1] }, "no model has the ensemble role"},
 		{"A target without A seeds", func(o *Options) { o.Seeds = o.Seeds[12:] }, "type-A target needs type-A seeds"},
 		{"bad style", func(o *Options) { o.Models[1].Style = "poem" }, `style "poem"`},
-		{"bad threshold", func(o *Options) { o.NoveltyThreshold = 2 }, "outside [0, 1]"},
+		{"bad threshold", func(o *Options) { o.NoveltyThreshold = ptr(2.0) }, "outside [0, 1]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -308,7 +308,7 @@ type slowInstanceExec struct {
 }
 
 func (e slowInstanceExec) Do(ctx context.Context, model string, req llm.Request, sample int) (llm.Response, error) {
-	if req.MaxTokens == DefaultInstanceSampling.MaxTokens {
+	if req.MaxTokens == DefaultInstanceSampling().MaxTokens {
 		select {
 		case <-time.After(e.slow):
 		case <-ctx.Done():
@@ -342,7 +342,7 @@ func TestRunFailsPromptly(t *testing.T) {
 func TestWeightsSpreadARole(t *testing.T) {
 	opts := testOptions()
 	opts.TargetA, opts.TargetB = 60, 0
-	opts.Models = []ModelRef{
+	opts.Models = []llm.ModelInfo{
 		{Name: "heavy", Roles: []llm.Role{llm.RoleInstructions, llm.RoleInstances}, Weight: 3, Style: llm.StyleCompletion},
 		{Name: "light", Roles: []llm.Role{llm.RoleInstructions, llm.RoleInstances}, Weight: 1, Style: llm.StyleCompletion},
 		{Name: "e1", Roles: []llm.Role{llm.RoleEnsemble}, Style: llm.StyleCompletion},

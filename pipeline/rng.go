@@ -4,6 +4,8 @@ import (
 	"hash/fnv"
 	"math/rand/v2"
 	"strconv"
+
+	"github.com/ensinstruct/ensinstruct/llm"
 )
 
 // Every random choice of a run comes from a generator keyed by the run seed
@@ -60,7 +62,7 @@ func (r rng) sample(n, k int) []int {
 func (r rng) seedValue() int64 { return int64(r.src.Uint64() >> 33) }
 
 // pickWeighted chooses a model by weight (a zero weight counts as 1).
-func (r rng) pickWeighted(models []ModelRef) ModelRef {
+func (r rng) pickWeighted(models []llm.ModelInfo) llm.ModelInfo {
 	if len(models) == 1 {
 		return models[0]
 	}
@@ -78,7 +80,7 @@ func (r rng) pickWeighted(models []ModelRef) ModelRef {
 	return models[len(models)-1]
 }
 
-func weightOf(m ModelRef) float64 {
+func weightOf(m llm.ModelInfo) float64 {
 	if m.Weight == 0 {
 		return 1
 	}

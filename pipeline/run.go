@@ -60,9 +60,9 @@ func (r *Runner) Progress() map[string]Counts {
 // cancelled, or the first failure.
 func (r *Runner) Run(ctx context.Context, sink func(output.Record) error) (map[string]Counts, error) {
 	g, gctx := errgroup.WithContext(ctx)
-	outs := make([]chan output.Record, len(r.types))
+	outs := make([]chan emitted, len(r.types))
 	for i, t := range r.types {
-		outs[i] = make(chan output.Record, 64)
+		outs[i] = make(chan emitted, 64)
 		out := outs[i]
 		g.Go(func() error { return t.run(gctx, out) })
 	}
@@ -85,16 +85,18 @@ func (r *Runner) Run(ctx context.Context, sink func(output.Record) error) (map[s
 	return r.Progress(), err
 }
 
-// merge interleaves the types' record streams deterministically: the next
+// merge interleaves the types' record streams deterministically, with the
+// evidence that rides on them (see Evidence): the next
 // record comes from the type that is furthest behind its share of the
 // targets (ties: type A). It waits for that type even when the other has a
 // record ready; a closed stream drops out.
-func (r *Runner) merge(ctx context.Context, outs []chan output.Record, sink func(output.Record) error) error {
+func (r *Runner) merge(ctx context.Context, outs []chan emitted, sink func(output.Record) error) error {
+	ev := r.opts.Evidence
 	targets := make([]int, len(outs))
 	for i, t := range r.types {
 		targets[i] = t.target
 	}
-	emitted := make([]int, len(outs))
+	done := make([]int, len(outs))
 	open := make([]bool, len(outs))
 	for i := range outs {
 		open[i] = true
@@ -105,9 +107,9 @@ func (r *Runner) merge(ctx context.Context, outs []chan output.Record, sink func
 			if !open[i] {
 				continue
 			}
-			// i is due before next when (emitted[i]+1)/targets[i] is
+			// i is due before next when (done[i]+1)/targets[i] is
 			// smaller, compared without division.
-			if next < 0 || (emitted[i]+1)*targets[next] < (emitted[next]+1)*targets[i] {
+			if next < 0 || (done[i]+1)*targets[next] < (done[next]+1)*targets[i] {
 				next = i
 			}
 		}
@@ -115,15 +117,30 @@ func (r *Runner) merge(ctx context.Context, outs []chan output.Record, sink func
 			return nil
 		}
 		select {
-		case rec, ok := <-outs[next]:
+		case e, ok := <-outs[next]:
 			if !ok {
 				open[next] = false
 				continue
 			}
-			if err := sink(rec); err != nil {
+			if ev != nil {
+				for _, rej := range e.rejected {
+					if err := ev.Rejected(rej); err != nil {
+						return fmt.Errorf("writing evidence: %w", err)
+					}
+				}
+			}
+			if e.rec == nil {
+				continue
+			}
+			if ev != nil {
+				if err := ev.Kept(*e.rec); err != nil {
+					return fmt.Errorf("writing evidence: %w", err)
+				}
+			}
+			if err := sink(*e.rec); err != nil {
 				return fmt.Errorf("writing output: %w", err)
 			}
-			emitted[next]++
+			done[next]++
 		case <-ctx.Done():
 			return nil // Run reports the cancellation
 		}

@@ -60,7 +60,7 @@ func BenchmarkGenerateThroughput(b *testing.B) {
 					DemosA: 6, DemosB: 4, Window: 32,
 				}
 				for _, m := range pool.All() {
-					opts.Models = append(opts.Models, ModelRef{Name: m.Name, Roles: m.Roles, Style: m.Style})
+					opts.Models = append(opts.Models, llm.ModelInfo{Name: m.Name, Roles: m.Roles, Style: m.Style})
 				}
 				ce := &countingExec{inner: pool}
 				r, err := New(ce, opts)

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 
@@ -30,9 +31,9 @@ type typeRun struct {
 	target    int
 	seedTexts []string
 	demos     int
-	instrM    []ModelRef
-	instM     []ModelRef
-	ensM      []ModelRef
+	instrM    []llm.ModelInfo
+	instM     []llm.ModelInfo
+	ens       Ensemble
 	counts    counter
 
 	// Coordinator state.
@@ -48,6 +49,24 @@ type typeRun struct {
 	consumed int
 	notify   chan struct{}
 	stop     *onceFlag
+	// drops are the instruction-stage rejections not yet passed to the
+	// emitter, each tagged with the acceptance index of the next accepted
+	// instruction: the emitter places them before that instruction's
+	// outcome, an order that does not depend on timing.
+	drops []taggedDrop
+}
+
+// taggedDrop is an instruction-stage rejection waiting for the emitter.
+type taggedDrop struct {
+	next int // len(accepted) when it was dropped
+	rej  output.Rejected
+}
+
+// emitted is what a type sends downstream: a kept record (rec, nil for
+// the type's last message) with the rejections decided before it.
+type emitted struct {
+	rec      *output.Record
+	rejected []output.Rejected
 }
 
 func newTypeRun(r *Runner, typ seeds.Type, target int, tasks []seeds.Task) *typeRun {
@@ -70,15 +89,16 @@ func newTypeRun(r *Runner, typ seeds.Type, target int, tasks []seeds.Task) *type
 	for _, x := range o.Exclude {
 		t.index.Add(x)
 	}
+	t.ens = Ensemble{Sampling: o.EnsembleSampling, Consensus: o.Consensus}
 	for _, m := range o.Models {
-		if m.has(llm.RoleInstructions) {
+		if m.HasRole(llm.RoleInstructions) {
 			t.instrM = append(t.instrM, m)
 		}
-		if m.has(llm.RoleInstances) {
+		if m.HasRole(llm.RoleInstances) {
 			t.instM = append(t.instM, m)
 		}
-		if m.has(llm.RoleEnsemble) {
-			t.ensM = append(t.ensM, m)
+		if m.HasRole(llm.RoleEnsemble) {
+			t.ens.Models = append(t.ens.Models, m)
 		}
 	}
 	t.counts.c.Target = target
@@ -111,9 +131,10 @@ type outcome struct {
 	unfinished bool          // a call was refused by the budget
 	stage      string        // where a dropped example was dropped
 	reason     filter.Reason // and why
+	rej        output.Rejected
 }
 
-func (t *typeRun) run(ctx context.Context, out chan<- output.Record) error {
+func (t *typeRun) run(ctx context.Context, out chan<- emitted) error {
 	defer close(out)
 	if t.target <= 0 {
 		t.finish(StopTarget)
@@ -143,10 +164,26 @@ func (t *typeRun) run(ctx context.Context, out chan<- output.Record) error {
 
 // emit receives job outcomes, restores acceptance order and sends kept
 // records downstream, stopping at the target.
-func (t *typeRun) emit(ctx context.Context, outcomes <-chan outcome, out chan<- output.Record, cancel func()) error {
+func (t *typeRun) emit(ctx context.Context, outcomes <-chan outcome, out chan<- emitted, cancel func()) error {
 	held := map[int]outcome{}
 	next, dry := 0, 0
 	emitting := true
+	var evidence []output.Rejected // decided since the last kept record
+	flush := func(all bool) {
+		// The type's last message: the rejections decided after its last
+		// kept record. all adds the instruction-stage ones that no
+		// accepted instruction followed (only when the coordinator
+		// stopped on its own, so that they do not depend on timing).
+		if all {
+			evidence = append(evidence, t.takeDrops(-1)...)
+		}
+		if len(evidence) > 0 {
+			select {
+			case out <- emitted{rejected: evidence}:
+			case <-ctx.Done():
+			}
+		}
+	}
 	for {
 		var o outcome
 		var ok bool
@@ -156,6 +193,9 @@ func (t *typeRun) emit(ctx context.Context, outcomes <-chan outcome, out chan<- 
 			return nil
 		}
 		if !ok {
+			if emitting {
+				flush(t.counts.snapshot().Stop == StopStalled)
+			}
 			return nil
 		}
 		held[o.m] = o
@@ -166,6 +206,7 @@ func (t *typeRun) emit(ctx context.Context, outcomes <-chan outcome, out chan<- 
 			}
 			delete(held, next)
 			next++
+			evidence = append(evidence, t.takeDrops(o.m)...)
 			if o.unfinished {
 				// The budget stopped this example half way; later ones
 				// cannot be emitted without breaking the order. Keep
@@ -173,6 +214,7 @@ func (t *typeRun) emit(ctx context.Context, outcomes <-chan outcome, out chan<- 
 				// cached for the next run.
 				t.finish(StopBudget)
 				emitting = false
+				flush(false)
 				break
 			}
 			t.mu.Lock()
@@ -191,6 +233,7 @@ func (t *typeRun) emit(ctx context.Context, outcomes <-chan outcome, out chan<- 
 			})
 			if !o.kept {
 				t.counts.drop(o.stage, o.reason)
+				evidence = append(evidence, o.rej)
 			}
 			t.signal()
 			if !o.kept {
@@ -199,13 +242,16 @@ func (t *typeRun) emit(ctx context.Context, outcomes <-chan outcome, out chan<- 
 						"type", string(t.typ), "decided", dry)
 					t.finish(StopStalled)
 					cancel()
+					flush(false)
 					return nil
 				}
 				continue
 			}
 			dry = 0
+			rec := o.rec
 			select {
-			case out <- o.rec:
+			case out <- emitted{rec: &rec, rejected: evidence}:
+				evidence = nil
 			case <-ctx.Done():
 				return nil
 			}
@@ -221,7 +267,7 @@ func (t *typeRun) emit(ctx context.Context, outcomes <-chan outcome, out chan<- 
 // instrCall is an instruction request in flight.
 type instrCall struct {
 	i     int
-	model ModelRef
+	model llm.ModelInfo
 	f     *future[llm.Response]
 }
 
@@ -261,6 +307,13 @@ func (t *typeRun) coordinate(ctx context.Context, g *errgroup.Group, outcomes ch
 		queue = queue[1:]
 		if head.f.err != nil {
 			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(head.f.err, ErrBudget) {
+				// Results after this one cannot be consumed without
+				// breaking the order; calls in flight finish and are
+				// cached for the next run.
+				t.finish(StopBudget)
 				return nil
 			}
 			return head.f.err
@@ -312,7 +365,7 @@ func (t *typeRun) launchInstruction(ctx context.Context, g *errgroup.Group, i in
 	if w := t.opts.Window; i >= w {
 		pool = t.accAfter[(i-w)%w]
 	}
-	nMachine := min(t.opts.MachineDemos, pool, t.demos)
+	nMachine := min(t.opts.machineDemos(), pool, t.demos)
 	demos := make([]string, 0, t.demos)
 	for _, k := range rng.sample(pool, nMachine) {
 		demos = append(demos, t.accepted[k])
@@ -348,16 +401,16 @@ func (t *typeRun) consume(ctx context.Context, g *errgroup.Group, c *instrCall, 
 	}()
 	instr, ok := prompts.ParseInstruction(c.f.val.Text, prompts.Style(c.model.Style))
 	if !ok {
-		t.counts.drop(StageInstruction, filter.ReasonUnparsable)
+		t.dropInstruction(c, filter.ReasonUnparsable, "", nil)
 		return accepted
 	}
 	if r := t.opts.Checks.Check(instr); r != "" {
-		t.counts.drop(StageInstruction, r)
+		t.dropInstruction(c, r, instr, nil)
 		return accepted
 	}
-	nov := t.index.Check(instr, t.opts.NoveltyThreshold)
+	nov := t.index.Check(instr, t.opts.noveltyThreshold())
 	if !nov.Novel {
-		t.counts.drop(StageInstruction, filter.ReasonNotNovel)
+		t.dropInstruction(c, filter.ReasonNotNovel, instr, &nov.Max)
 		return accepted
 	}
 	t.index.Add(instr)
@@ -389,6 +442,47 @@ func (t *typeRun) consume(ctx context.Context, g *errgroup.Group, c *instrCall, 
 	return accepted
 }
 
+// dropInstruction counts an instruction-stage drop and keeps its
+// evidence for the emitter.
+func (t *typeRun) dropInstruction(c *instrCall, r filter.Reason, instr string, novelty *float64) {
+	t.counts.drop(StageInstruction, r)
+	if t.opts.Evidence == nil {
+		return
+	}
+	rej := output.Rejected{
+		Seq:         c.i,
+		Reason:      StageInstruction + "/" + string(r),
+		Instruction: instr,
+		Meta:        &output.Meta{Type: string(t.typ), InstructionModel: c.model.Name, NoveltyMax: novelty},
+	}
+	if instr == "" {
+		rej.Raw = c.f.val.Text
+	}
+	t.mu.Lock()
+	t.drops = append(t.drops, taggedDrop{next: len(t.accepted), rej: rej})
+	t.mu.Unlock()
+}
+
+// takeDrops removes and returns the instruction-stage drops made before
+// accepted instruction m (all of them for m < 0).
+func (t *typeRun) takeDrops(m int) []output.Rejected {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for n < len(t.drops) && (m < 0 || t.drops[n].next <= m) {
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]output.Rejected, n)
+	for i := range out {
+		out[i] = t.drops[i].rej
+	}
+	t.drops = t.drops[n:]
+	return out
+}
+
 // process runs the instance and ensemble stages and the consensus rule
 // for accepted instruction m.
 func (t *typeRun) process(ctx context.Context, m int, instr, instrModel string, novelty float64) (outcome, error) {
@@ -403,24 +497,39 @@ func (t *typeRun) process(ctx context.Context, m int, instr, instrModel string, 
 	}
 	t.counts.add(func(c *Counts) { c.InstanceRequests++ })
 	resp, err := t.r.exec.Do(ctx, model.Name, req, 0)
+	if errors.Is(err, ErrBudget) {
+		o.unfinished = true
+		return o, nil
+	}
 	if err != nil {
 		return o, err
 	}
 
-	var input, out string
-	var reason filter.Reason
+	meta := &output.Meta{
+		ID:               recordID(t.opts.RunID, t.typ, m),
+		Type:             string(t.typ),
+		InstructionModel: instrModel,
+		InstanceModel:    model.Name,
+		NoveltyMax:       &novelty,
+	}
+	parse := prompts.FindInstance
 	if t.opts.CompatParser {
-		var ok bool
-		if input, out, ok = prompts.ParseInstanceCompat(resp.Text, t.typ); !ok {
-			reason = filter.ReasonUnparsable
-		} else {
-			reason = filter.CheckInstance(t.typ, instr, input, out, t.opts.Instance)
+		parse = func(reply string, typ seeds.Type, _ string) (string, string, bool) {
+			return prompts.ParseInstanceCompat(reply, typ)
 		}
-	} else {
-		input, out, reason = prompts.ExtractInstance(resp.Text, t.typ, instr, t.opts.Instance)
+	}
+	input, out, found := parse(resp.Text, t.typ, instr)
+	reason := filter.ReasonUnparsable
+	if found {
+		reason = filter.CheckInstance(t.typ, instr, input, out, t.opts.Instance)
 	}
 	if reason != "" {
 		o.stage, o.reason = StageInstance, reason
+		o.rej = output.Rejected{Seq: m, Reason: StageInstance + "/" + string(reason),
+			Instruction: instr, Input: input, Output: out, Meta: meta}
+		if !found {
+			o.rej.Raw = resp.Text
+		}
 		return o, nil
 	}
 	t.counts.add(func(c *Counts) { c.InstancesValid++ })
@@ -429,60 +538,34 @@ func (t *typeRun) process(ctx context.Context, m int, instr, instrModel string, 
 		o.unfinished = true
 		return o, nil
 	}
-	answers := make([]string, len(t.ensM))
-	eg, ectx := errgroup.WithContext(ctx)
-	for j, e := range t.ensM {
-		estyle := prompts.Style(e.Style)
-		ereq := toRequest(prompts.AnswerPrompt(estyle, instr, input), t.opts.EnsembleSampling,
-			newRNG(t.opts.Seed, string(t.typ), "ensemble/"+e.Name, m))
-		eg.Go(func() error {
-			r, err := t.r.exec.Do(ectx, e.Name, ereq, 0)
-			if err != nil {
-				return err
-			}
-			answers[j] = prompts.ParseAnswer(r.Text, estyle)
-			return nil
-		})
+	t.counts.add(func(c *Counts) { c.EnsembleCalls += len(t.ens.Models) })
+	answers, err := t.ens.Ask(ctx, t.r.exec, t.opts.Seed, string(t.typ), m, instr, input)
+	if errors.Is(err, ErrBudget) {
+		o.unfinished = true
+		return o, nil
 	}
-	t.counts.add(func(c *Counts) { c.EnsembleCalls += len(t.ensM) })
-	if err := eg.Wait(); err != nil {
+	if err != nil {
 		return o, err
 	}
 
-	d := filter.Consensus(append([]string{out}, answers...), t.opts.Consensus)
-	if !d.Kept {
+	d := t.ens.Decide(out, answers)
+	meta.Ensemble = t.ens.Names()
+	meta.Consensus = ConsensusMeta(d)
+	switch {
+	case !d.Kept:
 		o.stage, o.reason = StageConsensus, d.Reason
-		return o, nil
-	}
-	if d.Output == "" {
+	case d.Output == "":
 		// The reference keeps two ensemble models agreeing on nothing;
 		// generated data never wants an empty output.
 		o.stage, o.reason = StageConsensus, filter.ReasonEmptyPick
+	default:
+		o.kept = true
+		o.rec = output.Record{Instruction: instr, Input: input, Output: d.Output, Meta: meta}
 		return o, nil
 	}
-	ens := make([]string, len(t.ensM))
-	for j, e := range t.ensM {
-		ens[j] = e.Name
-	}
-	nov := novelty
-	o.kept = true
-	o.rec = output.Record{
-		Instruction: instr,
-		Input:       input,
-		Output:      d.Output,
-		Meta: &output.Meta{
-			ID:               recordID(t.opts.RunID, t.typ, m),
-			Type:             string(t.typ),
-			InstructionModel: instrModel,
-			InstanceModel:    model.Name,
-			Ensemble:         ens,
-			Consensus: &output.ConsensusMeta{
-				Reason: string(d.Reason), Pick: d.Pick, Pairwise: d.Pairwise,
-				Scores: d.Scores, MinPair: d.MinPair,
-			},
-			NoveltyMax: &nov,
-		},
-	}
+	o.rej = output.Rejected{Seq: m, Reason: o.stage + "/" + string(o.reason),
+		Instruction: instr, Input: input, Output: out,
+		Candidates: append([]string{out}, answers...), Meta: meta}
 	return o, nil
 }
 

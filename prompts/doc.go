@@ -8,8 +8,8 @@
 //     reply.
 //   - InstancePrompt asks for one instance (input and output, or output
 //     only) of an instruction, with a fixed few-shot template per type
-//     (stage 2); ParseInstanceFor (or ExtractInstance, which also applies
-//     filter.CheckInstance) reads the reply. ParseInstanceCompat is the
+//     (stage 2); ParseInstanceFor or FindInstance reads the reply (the
+//     filter package judges what they find). ParseInstanceCompat is the
 //     reference implementation's parser, kept for comparison with its data.
 //   - AnswerPrompt asks an ensemble model to carry out an instruction
 //     zero-shot (stage 3); ParseAnswer cleans the reply.

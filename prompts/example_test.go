@@ -41,12 +41,15 @@ func ExampleInstancePrompt() {
 	// ["|EoS|" "\ninstruction:" "\nInstruction:"]
 }
 
-func ExampleExtractInstance() {
+func ExampleFindInstance() {
 	reply := "input: The cat sat.\noutput: 3\n|EoS|\n\ninstruction: Reverse the list.\ninput: 1, 2\noutput: 2, 1"
-	in, out, reason := prompts.ExtractInstance(reply, seeds.TypeA, "Count the words in the sentence.", filter.InstanceRules{})
-	fmt.Printf("%q %q %q\n", in, out, reason)
+	instr := "Count the words in the sentence."
+	in, out, found := prompts.FindInstance(reply, seeds.TypeA, instr)
+	// Parsing finds the first instance; the validity rules judge it.
+	reason := filter.CheckInstance(seeds.TypeA, instr, in, out, filter.InstanceRules{})
+	fmt.Printf("%q %q %v %q\n", in, out, found, reason)
 	// Output:
-	// "The cat sat." "3" ""
+	// "The cat sat." "3" true ""
 }
 
 func ExampleParseAnswer() {

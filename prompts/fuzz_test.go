@@ -66,10 +66,10 @@ func FuzzParseInstance(f *testing.F) {
 		if in2, out2, ok2 := ParseInstance(reply, typ); ok2 && (!ok || in2 != in || out2 != out) {
 			t.Fatalf("ParseInstance = %q, %q; ParseInstanceFor = %q, %q, %v", in2, out2, in, out, ok)
 		}
-		// ExtractInstance agrees with the parser.
-		ei, eo, reason := ExtractInstance(reply, typ, instruction, filter.CompatInstanceRules())
+		// extractInstance (FindInstance and the rules) agrees with the parser.
+		ei, eo, reason := extractInstance(reply, typ, instruction, filter.CompatInstanceRules())
 		if (reason == "") != ok || (ok && (ei != in || eo != out)) {
-			t.Fatalf("ExtractInstance = %q, %q, %q; ParseInstanceFor = %q, %q, %v", ei, eo, reason, in, out, ok)
+			t.Fatalf("extractInstance = %q, %q, %q; ParseInstanceFor = %q, %q, %v", ei, eo, reason, in, out, ok)
 		}
 	})
 }

@@ -5,7 +5,6 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/ensinstruct/ensinstruct/filter"
 	"github.com/ensinstruct/ensinstruct/seeds"
 )
 
@@ -213,7 +212,7 @@ const (
 // ParseInstance is ParseInstanceFor without the instruction: a reply that
 // starts with an "instruction:" line cannot be told apart from an instance
 // of another instruction, so it is rejected. The pipeline should prefer
-// ParseInstanceFor or ExtractInstance.
+// ParseInstanceFor or FindInstance.
 func ParseInstance(reply string, typ seeds.Type) (input, output string, ok bool) {
 	return ParseInstanceFor(reply, typ, "")
 }
@@ -261,21 +260,19 @@ func ParseInstanceFor(reply string, typ seeds.Type, instruction string) (input, 
 	return input, output, true
 }
 
-// ExtractInstance parses reply with ParseInstanceFor and applies
-// filter.CheckInstance with rules. reason is "" when the instance is kept,
-// filter.ReasonUnparsable when the reply holds no instance for the
-// instruction, filter.ReasonEmptyOutput when its output label is empty, and
-// otherwise the first validity rule it fails. input and output are set
-// whenever an instance was found, even if it is rejected.
-func ExtractInstance(reply string, typ seeds.Type, instruction string, rules filter.InstanceRules) (input, output string, reason filter.Reason) {
+// FindInstance is ParseInstanceFor without its one judgement: found is
+// true whenever the reply holds an instance for instruction, even one
+// whose output label is empty (output is then ""). It only parses; the
+// pipeline judges the instance with filter.CheckInstance.
+func FindInstance(reply string, typ seeds.Type, instruction string) (input, output string, found bool) {
 	input, output, st := parseInstance(reply, typ, instruction)
 	switch st {
 	case instanceNone:
-		return "", "", filter.ReasonUnparsable
+		return "", "", false
 	case instanceEmptyOutput:
-		return input, "", filter.ReasonEmptyOutput
+		return input, "", true
 	}
-	return input, output, filter.CheckInstance(typ, instruction, input, output, rules)
+	return input, output, true
 }
 
 // parseInstance implements ParseInstanceFor, also telling an empty output

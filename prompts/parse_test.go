@@ -142,7 +142,7 @@ func TestParseInstanceRobustReference(t *testing.T) {
 		raws := readJSONL[rawInstance](t, "ensemble-instruct/"+rf.instances)
 		for i, r := range raws {
 			ci, co, cok := ParseInstanceCompat(r.RawInstances, rf.typ)
-			ri, ro, reason := ExtractInstance(r.RawInstances, rf.typ, r.Instruction, filter.InstanceRules{})
+			ri, ro, reason := extractInstance(r.RawInstances, rf.typ, r.Instruction, filter.InstanceRules{})
 			rok := reason == ""
 			if cok {
 				compatTotal++
@@ -368,6 +368,16 @@ func TestParseInstance(t *testing.T) {
 	}
 }
 
+// extractInstance is what the pipeline does with a reply: FindInstance,
+// then the validity rules.
+func extractInstance(reply string, typ seeds.Type, instruction string, rules filter.InstanceRules) (input, output string, reason filter.Reason) {
+	input, output, found := FindInstance(reply, typ, instruction)
+	if !found {
+		return "", "", filter.ReasonUnparsable
+	}
+	return input, output, filter.CheckInstance(typ, instruction, input, output, rules)
+}
+
 func TestExtractInstance(t *testing.T) {
 	const instr = "Sort the numbers in ascending order."
 	cases := []struct {
@@ -387,7 +397,7 @@ func TestExtractInstance(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if _, _, got := ExtractInstance(c.reply, c.typ, instr, c.rules); got != c.reason {
+			if _, _, got := extractInstance(c.reply, c.typ, instr, c.rules); got != c.reason {
 				t.Errorf("reason = %q, want %q", got, c.reason)
 			}
 		})

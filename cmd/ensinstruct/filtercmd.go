@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -17,63 +16,14 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ensinstruct/ensinstruct/config"
+	"github.com/ensinstruct/ensinstruct/curate"
 	"github.com/ensinstruct/ensinstruct/filter"
 	"github.com/ensinstruct/ensinstruct/llm"
 	"github.com/ensinstruct/ensinstruct/output"
 	"github.com/ensinstruct/ensinstruct/pipeline"
 	"github.com/spf13/cobra"
 )
-
-const filterLong = `Filter an instruction dataset: read JSONL records from the FILEs (or stdin when
-there are none, or for "-"), run the steps the flags ask for, and write the
-records that survive to stdout (or -o FILE), in input order, each as soon as
-it is decided. With no step flag, records pass through unchanged (a format
-conversion).
-
-Input: one record per line in alpaca ({"instruction", "input", "output"}),
-openai ({"messages": [...]}) or sharegpt ({"conversations": [...]}) form,
-detected per file from its first record unless --input-format says. Chat
-formats carry no separate input: the user turn becomes the instruction.
-
-Steps, each only when asked, in this order:
-
-  1. --heuristics  the checks generate applies: instructions of at most
-     --min-words or more than --max-words words, containing a --blacklist
-     word, starting with a --bad-prefix or with punctuation or a non-ASCII
-     character; empty outputs, inputs that only repeat the instruction,
-     outputs stuck in a loop; empty inputs with --require-input. It also
-     drops a record whose consensus pick (steps 3 and 4) is empty.
-  2. --dedup[=T]   drop a record whose instruction has a Rouge-L F (no
-     stemming) above T (default 0.7; exactly T is kept) against an
-     instruction this step accepted earlier or one of the --exclude
-     datasets. Write the threshold with '=': "--dedup 0.5" reads 0.5 as a
-     FILE.
-  3. --candidates FILE (repeatable)  offline consensus: the i-th record of
-     each FILE is another model's answer to the i-th input record (its
-     output field, or its assistant turn). The record's own output is
-     candidate 0, each FILE one more, and the Ensemble-Instruct rule picks
-     one or drops the record (see "ensinstruct score --help"). Every FILE
-     must have as many records as the input: a mismatch is an error (exit
-     2) found before anything is written when the inputs are regular
-     files, otherwise as soon as it shows.
-  4. --ensemble SPEC (repeatable), or the ensemble-role models of -c CONFIG:
-     online consensus: each model answers the instruction and input
-     zero-shot, with the prompts, sampling (greedy), response cache and
-     endpoint limits generate uses; the record's output is candidate 0.
-     A SPEC is ollama:NAME[@URL] or openai:NAME[@BASE_URL].
-
-Kept records of a consensus step have their instruction and input trimmed
-and their output replaced by the pick, as in the reference implementation.
-
-On stderr at the end: records read, kept, and dropped by stage/reason
-(heuristics/too-short, dedup/not-novel, consensus/dropped-low-agreement,
-ensemble/dropped-low-agreement, ...). --rejected FILE writes every dropped
-record with its reason and scores, one JSON object per line.
-
-A malformed input line is an error naming FILE:LINE (exit 2) unless
---skip-invalid, which counts and skips it (and the candidates at its
-position). With -o, the output is written to FILE.partial and renamed to
-FILE only when the run succeeds.`
 
 const filterExample = `  # the reference's own sample: 153 rows in, 105 out
   ensinstruct filter --candidates flan-t5-xxl_output.jsonl --candidates flan-ul2_output.jsonl < samples.jsonl
@@ -128,7 +78,7 @@ func (a *app) filterCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "filter [FILE ...]",
 		Short:   "Filter an instruction dataset by consensus, heuristics and deduplication",
-		Long:    filterLong,
+		Long:    helpText("filter"),
 		Example: filterExample,
 		Args:    cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -162,7 +112,7 @@ func (a *app) filterCmd() *cobra.Command {
 	f.StringVarP(&o.config, "config", "c", "", "configuration `FILE` (YAML): its models, limits and retries; its ensemble-role models unless --ensemble")
 	f.StringVar(&o.cache, "cache", "", "response cache `FILE` for the ensemble calls (default: ensinstruct/responses.db in the user cache directory)")
 	f.BoolVar(&o.noCache, "no-cache", false, "do not use a response cache")
-	f.IntVar(&o.concurrency, "concurrency", pipeline.DefaultFilterConcurrency, "ensemble: `N` records whose calls are in flight at once (endpoint limits still apply)")
+	f.IntVar(&o.concurrency, "concurrency", curate.DefaultConcurrency, "ensemble: `N` records whose calls are in flight at once (endpoint limits still apply)")
 
 	f.StringVar(&o.metric, "metric", string(filter.MetricRougeL), "consensus: agreement `METRIC`, rougeL or rouge1 (both stemmed)")
 	f.Float64Var(&o.minAgreement, "min-agreement", filter.DefaultMinAgreement, "consensus: drop when the lowest pairwise agreement is at most `SCORE`")
@@ -210,7 +160,7 @@ func (a *app) filter(ctx context.Context, o filterFlags, args []string) (err err
 		return err
 	}
 	names := make([]string, len(inputs))
-	srcs := make([]pipeline.RecordSource, len(inputs))
+	srcs := make([]curate.RecordSource, len(inputs))
 	for i, in := range inputs {
 		r := output.NewReader(in.r, in.name)
 		if inFormat != "" {
@@ -219,6 +169,7 @@ func (a *app) filter(ctx context.Context, o filterFlags, args []string) (err err
 		names[i], srcs[i] = in.name, r
 	}
 	opts.InputName = strings.Join(names, " + ")
+	var candFiles []*os.File
 	for _, name := range o.candidates {
 		if name == "-" {
 			return usagef("--candidates: a candidate file cannot be stdin")
@@ -228,22 +179,23 @@ func (a *app) filter(ctx context.Context, o filterFlags, args []string) (err err
 			return badInput(fmt.Errorf("--candidates: %w", err))
 		}
 		closers = append(closers, fh)
-		opts.Candidates = append(opts.Candidates, pipeline.CandidateSource{
+		candFiles = append(candFiles, fh)
+		opts.Candidates = append(opts.Candidates, curate.CandidateSource{
 			Name:    name,
-			Records: &filterFileReader{Reader: output.NewReader(fh, name), file: fh},
+			Records: output.NewReader(fh, name),
 		})
 	}
 	if len(o.candidates) > 0 {
-		if err := filterPreflight(inputs, opts); err != nil {
-			return err
+		var inFiles []*os.File
+		for _, in := range inputs {
+			inFiles = append(inFiles, in.file)
+		}
+		if err := curate.CheckCounts(opts.InputName, inFiles, candFiles); err != nil {
+			return a.inputError(err)
 		}
 	}
-	for _, name := range o.exclude {
-		instr, err := readExcludeInstructions(name)
-		if err != nil {
-			return err
-		}
-		opts.Exclude = append(opts.Exclude, instr...)
+	if opts.Exclude, err = config.ExcludeInstructions(o.exclude); err != nil {
+		return a.inputError(fmt.Errorf("--exclude: %w", err))
 	}
 
 	// Online consensus.
@@ -286,13 +238,13 @@ func (a *app) filter(ctx context.Context, o filterFlags, args []string) (err err
 		out = outFile
 	}
 	w := output.NewWriter(out, outFormat, o.meta)
-	keep := func(r pipeline.FilteredRecord) error {
+	keep := func(r curate.Kept) error {
 		if err := w.Write(r.Record); err != nil {
 			return fmt.Errorf("writing output: %w", err)
 		}
 		return nil
 	}
-	var reject func(pipeline.Rejected) error
+	var reject func(output.Rejected) error
 	var rejBuf *bufio.Writer
 	if o.rejected != "" {
 		if rejFile, err = output.CreateAtomic(o.rejected); err != nil {
@@ -301,7 +253,7 @@ func (a *app) filter(ctx context.Context, o filterFlags, args []string) (err err
 		rejBuf = bufio.NewWriterSize(rejFile, 64<<10)
 		enc := json.NewEncoder(rejBuf)
 		enc.SetEscapeHTML(false)
-		reject = func(r pipeline.Rejected) error {
+		reject = func(r output.Rejected) error {
 			if err := enc.Encode(r); err != nil {
 				return fmt.Errorf("writing %s: %w", o.rejected, err)
 			}
@@ -309,7 +261,7 @@ func (a *app) filter(ctx context.Context, o filterFlags, args []string) (err err
 		}
 	}
 
-	st, err := pipeline.Filter(ctx, pipeline.JoinSources(srcs...), opts, keep, reject)
+	st, err := curate.Run(ctx, curate.JoinSources(srcs...), opts, keep, reject)
 	if err != nil {
 		err = a.filterError(err, st, o)
 		if exitCode(ctx, err) != exitBadInput {
@@ -342,8 +294,8 @@ func (a *app) filter(ctx context.Context, o filterFlags, args []string) (err err
 
 // options turns the step flags into pipeline options, rejecting flags
 // that belong to a step that is off.
-func (o filterFlags) options() (pipeline.FilterOptions, error) {
-	var opts pipeline.FilterOptions
+func (o filterFlags) options() (curate.Options, error) {
+	var opts curate.Options
 	for _, name := range filterHeuristicFlags {
 		if o.changed(name) && !o.heuristics {
 			return opts, usagef("--%s is a knob of --heuristics, which is off", name)
@@ -364,7 +316,7 @@ func (o filterFlags) options() (pipeline.FilterOptions, error) {
 		if o.minWords < 0 || o.maxWords < 0 {
 			return opts, usagef("--min-words and --max-words must not be negative")
 		}
-		opts.Heuristics = &pipeline.HeuristicOptions{
+		opts.Heuristics = &curate.HeuristicOptions{
 			Checks:       filter.NewInstructionChecks(o.minWords, o.maxWords, blacklist, prefixes, !o.allowNonASCIIStart),
 			Instance:     filter.InstanceRules{AllowInstructionEcho: o.allowEcho, AllowRepetition: o.allowRepetition},
 			RequireInput: o.requireInput,
@@ -445,115 +397,16 @@ func (a *app) filterOpenInputs(args []string, closers *[]io.Closer) ([]filterInp
 	return inputs, nil
 }
 
-// filterPreflight compares the record counts of the inputs and of the
-// candidate files before anything is written, as far as they can be
-// counted without consuming them (regular files). Two candidate files of
-// different lengths cannot both match the input, whatever its length.
-func filterPreflight(inputs []filterInput, opts pipeline.FilterOptions) error {
-	total, known := 0, true
-	for _, in := range inputs {
-		n, ok, err := filterCountRecords(in.file)
-		if err != nil {
-			return fmt.Errorf("counting the records of %s: %w", in.name, err)
-		}
-		total += n
-		known = known && ok
-	}
-	first, firstN := "", -1
-	for _, c := range opts.Candidates {
-		fh := filterCandidateFile(c)
-		n, ok, err := filterCountRecords(fh)
-		if err != nil {
-			return fmt.Errorf("counting the records of %s: %w", c.Name, err)
-		}
-		if !ok {
-			continue
-		}
-		if known && n != total {
-			return badInput(&pipeline.CandidateCountError{Input: opts.InputName, InputCount: total, File: c.Name, Count: n})
-		}
-		if firstN >= 0 && n != firstN {
-			return badInput(fmt.Errorf("candidates %s have %d records but candidates %s have %d: each candidate file must be line-aligned with the input", c.Name, n, first, firstN))
-		}
-		if firstN < 0 {
-			first, firstN = c.Name, n
-		}
-	}
-	return nil
-}
-
-// filterCandidateFile returns the file a candidate source reads, or nil.
-func filterCandidateFile(c pipeline.CandidateSource) *os.File {
-	if fr, ok := c.Records.(*filterFileReader); ok {
-		return fr.file
-	}
-	return nil
-}
-
-// filterFileReader is an output.Reader that remembers its file.
-type filterFileReader struct {
-	*output.Reader
-	file *os.File
-}
-
-// filterCountRecords counts the records of f from its current offset the
-// way output.Reader sees them (non-blank lines, malformed or not) and
-// restores the offset. ok is false when f cannot be counted without
-// consuming it (not a regular file) or has a line too long to read.
-func filterCountRecords(f *os.File) (n int, ok bool, err error) {
-	if f == nil {
-		return 0, false, nil
-	}
-	st, err := f.Stat()
-	if err != nil || !st.Mode().IsRegular() {
-		return 0, false, nil
-	}
-	pos, err := f.Seek(0, io.SeekCurrent)
-	if err != nil {
-		return 0, false, nil
-	}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64<<10), output.MaxLineBytes)
-	for sc.Scan() {
-		if len(bytes.TrimSpace(sc.Bytes())) > 0 {
-			n++
-		}
-	}
-	ok = sc.Err() == nil
-	if _, err := f.Seek(pos, io.SeekStart); err != nil {
-		return 0, false, err
-	}
-	return n, ok, nil
-}
-
-// filterReadInstructions reads the instructions of an --exclude dataset:
-// JSONL in any format, or seed tasks, as generate's --exclude reads them.
-func readExcludeInstructions(name string) ([]string, error) {
-	fh, err := os.Open(name)
-	if err != nil {
-		return nil, badInput(fmt.Errorf("--exclude: %w", err))
-	}
-	defer fh.Close()
-	instr, err := output.ReadInstructions(fh, name)
-	if errors.Is(err, output.ErrInvalidLine) {
-		return nil, badInput(fmt.Errorf("--exclude: %w", err))
-	}
-	if err != nil {
-		return nil, fmt.Errorf("--exclude: %w", err)
-	}
-	return instr, nil
-}
-
 // filterPool builds the model pool of the online step and names its
 // ensemble models: the --ensemble specs, or else the configuration's
 // ensemble-role models.
-func (a *app) filterPool(o filterFlags) (*llm.Pool, []pipeline.ModelRef, func() error, error) {
+func (a *app) filterPool(o filterFlags) (*llm.Pool, []llm.ModelInfo, func() error, error) {
 	noop := func() error { return nil }
 	var cfg llm.Config
 	if o.config != "" {
-		fc, err := loadConfig(o.config)
+		fc, err := config.Load(o.config, nil)
 		if err != nil {
-			return nil, nil, noop, err
+			return nil, nil, noop, a.inputError(err)
 		}
 		cfg = fc.Pool
 	}
@@ -564,7 +417,7 @@ func (a *app) filterPool(o filterFlags) (*llm.Pool, []pipeline.ModelRef, func() 
 			return nil, nil, noop, badInput(fmt.Errorf("--ensemble: %w", err))
 		}
 		mc.Roles = []llm.Role{llm.RoleEnsemble}
-		name = addSpecModel(&cfg.Models, name, mc)
+		name = cfg.Models.Add(name, mc)
 		if slices.Contains(names, name) {
 			// A model agreeing with itself is no consensus.
 			return nil, nil, noop, usagef("--ensemble %s: given twice", spec)
@@ -603,18 +456,17 @@ func (a *app) filterPool(o filterFlags) (*llm.Pool, []pipeline.ModelRef, func() 
 			return nil, nil, noop, usagef("%s has no model with the ensemble role: give one there or with --ensemble SPEC", o.config)
 		}
 	}
-	refs := make([]pipeline.ModelRef, len(names))
+	refs := make([]llm.ModelInfo, len(names))
 	for i, name := range names {
-		info, _ := pool.Info(name)
-		refs[i] = pipeline.ModelRef{Name: name, Roles: info.Roles, Weight: info.Weight, Style: info.Style}
+		refs[i], _ = pool.Info(name)
 	}
 	return pool, refs, closeCache, nil
 }
 
 // filterError turns a failed run's error into the command's: input
 // problems exit 2, with a word on what stdout already received.
-func (a *app) filterError(err error, st pipeline.FilterStats, o filterFlags) error {
-	var cce *pipeline.CandidateCountError
+func (a *app) filterError(err error, st curate.Stats, o filterFlags) error {
+	var cce *curate.CandidateCountError
 	switch {
 	case errors.As(err, &cce):
 		if o.output == "" && st.Kept > 0 {
@@ -628,7 +480,7 @@ func (a *app) filterError(err error, st pipeline.FilterStats, o filterFlags) err
 }
 
 // filterReport writes the counts on stderr.
-func (a *app) filterReport(st pipeline.FilterStats, pool *llm.Pool, opts pipeline.FilterOptions) {
+func (a *app) filterReport(st curate.Stats, pool *llm.Pool, opts curate.Options) {
 	dropped := 0
 	type row struct {
 		reason string

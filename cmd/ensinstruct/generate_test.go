@@ -514,3 +514,45 @@ func TestModelsFromSpecs(t *testing.T) {
 		t.Error("bad style accepted")
 	}
 }
+
+// Spelling defaults out on the command line (or the value the file
+// already has) keeps the run identity: the same run directory, a warm
+// cache and the same record IDs.
+func TestGenerateDefaultsKeepTheRun(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	srv := fakeModels(t, 0)
+	cfg := fakeConfig(t, dir, srv.URL, 4) // generation.window: 4
+	seedsFile := writeTestSeeds(t, dir)
+	base := []string{"generate", "-c", cfg, "--seeds", seedsFile, "--meta", "-n", "6"}
+	out1, stderr, code := runCLI(t, base...)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, stderr)
+	}
+	out2, stderr, code := runCLI(t, append(base, "--window", "4", "--novelty-threshold", "0.7",
+		"--min-agreement", "0.01", "--metric", "rougeL", "--parser", "robust", "--format", "alpaca")...)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, stderr)
+	}
+	if out1 != out2 || !strings.Contains(out1, `"id":"`) {
+		t.Errorf("records differ:\n%s\n%s", out1, out2)
+	}
+	dirs, err := filepath.Glob(filepath.Join(dir, ".ensinstruct", "*"))
+	if err != nil || len(dirs) != 1 {
+		t.Fatalf("run directories %v (%v), want one", dirs, err)
+	}
+	// The cache answered every call the output depends on; only calls
+	// started after the target was in sight (timing-dependent, at most a
+	// window per type) may be new.
+	m := readManifest(t, filepath.Join(dirs[0], "manifest.json"))
+	if m.Totals.CacheHits == 0 || m.Totals.Calls-m.Totals.CacheHits > 8 {
+		t.Errorf("second run: %d calls, %d from the cache", m.Totals.Calls, m.Totals.CacheHits)
+	}
+	// A value that does change the calls gets a run of its own.
+	if _, stderr, code := runCLI(t, append(base, "--window", "5")...); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, stderr)
+	}
+	if dirs, _ := filepath.Glob(filepath.Join(dir, ".ensinstruct", "*")); len(dirs) != 2 {
+		t.Errorf("--window 5: run directories %v, want two", dirs)
+	}
+}

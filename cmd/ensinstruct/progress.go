@@ -11,7 +11,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/ensinstruct/ensinstruct/llm"
 	"github.com/ensinstruct/ensinstruct/pipeline"
 	"golang.org/x/term"
 )
@@ -23,9 +22,7 @@ type progress struct {
 	w        io.Writer
 	mode     string // bar, log or none
 	interval time.Duration
-	runner   *pipeline.Runner
-	pool     *llm.Pool
-	started  time.Time
+	run      *pipeline.Run
 	log      *slog.Logger
 
 	done  chan struct{}
@@ -33,7 +30,7 @@ type progress struct {
 	drawn int // lines of the last bar frame
 }
 
-func newProgress(w io.Writer, mode string, interval time.Duration, r *pipeline.Runner, p *llm.Pool, started time.Time) *progress {
+func newProgress(w io.Writer, mode string, interval time.Duration, run *pipeline.Run, log *slog.Logger) *progress {
 	if mode == "auto" {
 		mode = "log"
 		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
@@ -43,11 +40,10 @@ func newProgress(w io.Writer, mode string, interval time.Duration, r *pipeline.R
 	if interval <= 0 {
 		interval = 10 * time.Second
 	}
-	pr := &progress{w: w, mode: mode, interval: interval, runner: r, pool: p, started: started, done: make(chan struct{})}
+	pr := &progress{w: w, mode: mode, interval: interval, run: run, log: log, done: make(chan struct{})}
 	if mode == "bar" {
 		pr.interval = 250 * time.Millisecond
 	}
-	pr.log = slog.New(slog.NewJSONHandler(w, nil))
 	return pr
 }
 
@@ -84,9 +80,9 @@ func (p *progress) stop() {
 }
 
 func (p *progress) logLine() {
-	counts := p.runner.Progress()
-	tot := pipeline.SumStats(p.pool.Stats())
-	attrs := []any{"elapsed_s", int(time.Since(p.started).Seconds())}
+	counts := p.run.Progress()
+	tot := pipeline.SumStats(p.run.Stats())
+	attrs := []any{"elapsed_s", int(time.Since(p.run.Started()).Seconds())}
 	for _, typ := range []string{"A", "B"} {
 		c := counts[typ]
 		if c.Target == 0 {
@@ -103,9 +99,9 @@ func (p *progress) logLine() {
 
 // bar redraws one line per type and a totals line, in place.
 func (p *progress) bar() {
-	counts := p.runner.Progress()
-	tot := pipeline.SumStats(p.pool.Stats())
-	elapsed := time.Since(p.started)
+	counts := p.run.Progress()
+	tot := pipeline.SumStats(p.run.Stats())
+	elapsed := time.Since(p.run.Started())
 	var b strings.Builder
 	if p.drawn > 0 {
 		fmt.Fprintf(&b, "\x1b[%dA", p.drawn)

@@ -2,9 +2,9 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 
+	"github.com/ensinstruct/ensinstruct/config"
 	"github.com/ensinstruct/ensinstruct/seeds"
 	"github.com/spf13/cobra"
 )
@@ -28,7 +28,7 @@ func (a *app) seedsValidateCmd() *cobra.Command {
 		Short: "Check a seed file and report every problem as FILE:LINE: field: message",
 		Args:  exactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			tasks, err := loadSeeds(args[0])
+			tasks, err := a.loadSeeds(args[0])
 			if err != nil {
 				return err
 			}
@@ -47,7 +47,7 @@ func (a *app) seedsStatsCmd() *cobra.Command {
 		Short: "Print task counts as one JSON object",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			tasks, err := loadSeeds(file)
+			tasks, err := a.loadSeeds(file)
 			if err != nil {
 				return err
 			}
@@ -70,24 +70,13 @@ func (a *app) seedsExportCmd() *cobra.Command {
 	}
 }
 
-// loadSeeds loads a seed file, or the embedded set when path is empty. An
-// invalid file is bad input (exit 2) and every problem is in the error.
-func loadSeeds(path string) ([]seeds.Task, error) {
-	if path == "" {
-		return seeds.Default()
-	}
-	tasks, err := seeds.LoadFile(path)
-	var ve *seeds.ValidationError
-	if errors.As(err, &ve) {
-		return nil, badInput(fmt.Errorf("invalid seed file (%d problems):\n%w", len(ve.Problems), err))
-	}
-	if err != nil {
-		return nil, badInput(err)
-	}
-	return tasks, nil
+// loadSeeds loads a seed file, or the embedded set when path is empty;
+// a bad file is bad input listing every problem.
+func (a *app) loadSeeds(path string) ([]seeds.Task, error) {
+	tasks, _, _, err := config.LoadSeeds(path)
+	return tasks, a.inputError(err)
 }
 
-// exactArgs is cobra.ExactArgs with a message that names the command's usage.
 func exactArgs(n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) != n {

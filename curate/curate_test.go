@@ -1,4 +1,4 @@
-package pipeline
+package curate
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ensinstruct/ensinstruct/internal/testdata"
+	"github.com/ensinstruct/ensinstruct/pipeline"
 
 	"github.com/ensinstruct/ensinstruct/filter"
 	"github.com/ensinstruct/ensinstruct/llm"
@@ -24,28 +25,28 @@ import (
 )
 
 // The online step's executor in the command is the model pool.
-var _ Executor = (*llm.Pool)(nil)
+var _ pipeline.Executor = (*llm.Pool)(nil)
 
-// filterTestShared opens a file of the reference sample in testdata/.
-func filterTestShared(t testing.TB, name string) *os.File {
+// testShared opens a file of the reference sample in testdata/.
+func testShared(t testing.TB, name string) *os.File {
 	t.Helper()
 	return testdata.Open(t, "ensemble-instruct/"+name)
 }
 
-// filterTestSource is an in-memory RecordSource. A nil entry of errs at a
+// testSource is an in-memory RecordSource. A nil entry of errs at a
 // position makes that position a record; otherwise it is that error.
-type filterTestSource struct {
+type testSource struct {
 	name string
 	recs []output.Record
 	errs []error
 	i    int
 }
 
-func filterTestRecords(recs ...output.Record) *filterTestSource {
-	return &filterTestSource{name: "mem", recs: recs, errs: make([]error, len(recs))}
+func testRecords(recs ...output.Record) *testSource {
+	return &testSource{name: "mem", recs: recs, errs: make([]error, len(recs))}
 }
 
-func (s *filterTestSource) Read() (output.Record, error) {
+func (s *testSource) Read() (output.Record, error) {
 	if s.i >= len(s.recs) {
 		return output.Record{}, io.EOF
 	}
@@ -56,39 +57,39 @@ func (s *filterTestSource) Read() (output.Record, error) {
 	return s.recs[s.i-1], nil
 }
 
-func (s *filterTestSource) Name() string { return s.name }
-func (s *filterTestSource) Line() int    { return s.i }
+func (s *testSource) Name() string { return s.name }
+func (s *testSource) Line() int    { return s.i }
 
-// filterTestOutputs makes a candidate source of outputs.
-func filterTestOutputs(name string, outs ...string) CandidateSource {
-	src := &filterTestSource{name: name, errs: make([]error, len(outs))}
+// testOutputs makes a candidate source of outputs.
+func testOutputs(name string, outs ...string) CandidateSource {
+	src := &testSource{name: name, errs: make([]error, len(outs))}
 	for _, o := range outs {
 		src.recs = append(src.recs, output.Record{Output: o})
 	}
 	return CandidateSource{Name: name, Records: src}
 }
 
-// filterTestResult is what a Filter call passed on.
-type filterTestResult struct {
-	kept     []FilteredRecord
-	rejected []Rejected
-	stats    FilterStats
+// testResult is what a Run call passed on.
+type testResult struct {
+	kept     []Kept
+	rejected []output.Rejected
+	stats    Stats
 	err      error
 }
 
-func filterTestRun(t testing.TB, src RecordSource, opts FilterOptions) filterTestResult {
+func testRun(t testing.TB, src RecordSource, opts Options) testResult {
 	t.Helper()
-	var r filterTestResult
-	r.stats, r.err = Filter(context.Background(), src, opts,
-		func(fr FilteredRecord) error { r.kept = append(r.kept, fr); return nil },
-		func(rj Rejected) error { r.rejected = append(r.rejected, rj); return nil })
-	if r.stats.Read != r.stats.Kept+filterTestSum(r.stats.Dropped) {
+	var r testResult
+	r.stats, r.err = Run(context.Background(), src, opts,
+		func(fr Kept) error { r.kept = append(r.kept, fr); return nil },
+		func(rj output.Rejected) error { r.rejected = append(r.rejected, rj); return nil })
+	if r.stats.Read != r.stats.Kept+testSum(r.stats.Dropped) {
 		t.Errorf("stats %+v: read != kept + dropped", r.stats)
 	}
 	return r
 }
 
-func filterTestSum(m map[string]int) int {
+func testSum(m map[string]int) int {
 	n := 0
 	for _, v := range m {
 		n += v
@@ -96,7 +97,7 @@ func filterTestSum(m map[string]int) int {
 	return n
 }
 
-func (r filterTestResult) outputs() []string {
+func (r testResult) outputs() []string {
 	var s []string
 	for _, k := range r.kept {
 		s = append(s, k.Record.Output)
@@ -104,7 +105,7 @@ func (r filterTestResult) outputs() []string {
 	return s
 }
 
-func (r filterTestResult) reasons() []string {
+func (r testResult) reasons() []string {
 	var s []string
 	for _, k := range r.rejected {
 		s = append(s, k.Reason)
@@ -117,12 +118,12 @@ func (r filterTestResult) reasons() []string {
 // candidate files, read with output.Reader, and checks that the kept rows
 // equal the reference's 105, in order.
 func TestFilterReproducesReference(t *testing.T) {
-	samples := output.NewReader(filterTestShared(t, "samples.jsonl"), "samples.jsonl")
-	t5 := output.NewReader(filterTestShared(t, "flan-t5-xxl_output.jsonl"), "flan-t5-xxl_output.jsonl")
-	ul2 := output.NewReader(filterTestShared(t, "flan-ul2_output.jsonl"), "flan-ul2_output.jsonl")
-	want := output.NewReader(filterTestShared(t, "ensemble.expected.jsonl"), "ensemble.expected.jsonl")
+	samples := output.NewReader(testShared(t, "samples.jsonl"), "samples.jsonl")
+	t5 := output.NewReader(testShared(t, "flan-t5-xxl_output.jsonl"), "flan-t5-xxl_output.jsonl")
+	ul2 := output.NewReader(testShared(t, "flan-ul2_output.jsonl"), "flan-ul2_output.jsonl")
+	want := output.NewReader(testShared(t, "ensemble.expected.jsonl"), "ensemble.expected.jsonl")
 
-	r := filterTestRun(t, samples, FilterOptions{Candidates: []CandidateSource{
+	r := testRun(t, samples, Options{Candidates: []CandidateSource{
 		{Name: "flan-t5-xxl_output.jsonl", Records: t5},
 		{Name: "flan-ul2_output.jsonl", Records: ul2},
 	}})
@@ -159,7 +160,7 @@ func TestFilterNoSteps(t *testing.T) {
 		{Instruction: " Say hi. ", Output: " hi "},
 		{Instruction: "x", Input: "y", Output: ""},
 	}
-	r := filterTestRun(t, filterTestRecords(recs...), FilterOptions{})
+	r := testRun(t, testRecords(recs...), Options{})
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
@@ -203,7 +204,7 @@ func TestFilterHeuristics(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := tt.opts
-			r := filterTestRun(t, filterTestRecords(recs...), FilterOptions{Heuristics: &h})
+			r := testRun(t, testRecords(recs...), Options{Heuristics: &h})
 			if r.err != nil {
 				t.Fatal(r.err)
 			}
@@ -230,9 +231,9 @@ func TestFilterDedup(t *testing.T) {
 		{Instruction: "Write a short poem about the sea in the night.", Output: "4"}, // near duplicate of 1
 		{Instruction: "List five prime numbers below fifty.", Output: "5"},           // excluded
 	}
-	threshold := DefaultNoveltyThreshold
+	threshold := pipeline.DefaultNoveltyThreshold
 	t.Run("stream only", func(t *testing.T) {
-		r := filterTestRun(t, filterTestRecords(recs...), FilterOptions{Dedup: &threshold, Meta: true})
+		r := testRun(t, testRecords(recs...), Options{Dedup: &threshold, Meta: true})
 		if r.err != nil {
 			t.Fatal(r.err)
 		}
@@ -252,7 +253,7 @@ func TestFilterDedup(t *testing.T) {
 		}
 	})
 	t.Run("exclude", func(t *testing.T) {
-		r := filterTestRun(t, filterTestRecords(recs...), FilterOptions{
+		r := testRun(t, testRecords(recs...), Options{
 			Dedup: &threshold, Exclude: []string{"List five prime numbers below 50.", "Unrelated text about cooking pasta."},
 		})
 		if r.err != nil {
@@ -264,13 +265,13 @@ func TestFilterDedup(t *testing.T) {
 	})
 	t.Run("threshold 1 keeps all but exact duplicates", func(t *testing.T) {
 		one := 1.0
-		r := filterTestRun(t, filterTestRecords(recs...), FilterOptions{Dedup: &one})
+		r := testRun(t, testRecords(recs...), Options{Dedup: &one})
 		if r.err != nil || r.stats.Kept != len(recs) {
 			t.Errorf("kept %d (err %v), want all %d: no score is above 1", r.stats.Kept, r.err, len(recs))
 		}
 	})
 	t.Run("equals the index's sequential decisions", func(t *testing.T) {
-		synth := filterSynthInstructions(5000, 7)
+		synth := synthInstructions(5000, 7)
 		x := filter.NewIndex()
 		var want []string
 		for i, s := range synth {
@@ -283,7 +284,7 @@ func TestFilterDedup(t *testing.T) {
 		for i, s := range synth {
 			in = append(in, output.Record{Instruction: s, Output: fmt.Sprint(i)})
 		}
-		r := filterTestRun(t, filterTestRecords(in...), FilterOptions{Dedup: &threshold})
+		r := testRun(t, testRecords(in...), Options{Dedup: &threshold})
 		if r.err != nil {
 			t.Fatal(r.err)
 		}
@@ -301,11 +302,11 @@ func TestFilterOfflineConsensus(t *testing.T) {
 		{Instruction: "Say nothing.", Output: "something"},
 	}
 	cands := []CandidateSource{
-		filterTestOutputs("a.jsonl", "paris.", "blue", "4", ""),
-		filterTestOutputs("b.jsonl", "Lyon", "Blue!", "four", "  "),
+		testOutputs("a.jsonl", "paris.", "blue", "4", ""),
+		testOutputs("b.jsonl", "Lyon", "Blue!", "four", "  "),
 	}
 	t.Run("reference rule", func(t *testing.T) {
-		r := filterTestRun(t, filterTestRecords(recs...), FilterOptions{Candidates: cands, Meta: true})
+		r := testRun(t, testRecords(recs...), Options{Candidates: cands, Meta: true})
 		if r.err != nil {
 			t.Fatal(r.err)
 		}
@@ -331,24 +332,24 @@ func TestFilterOfflineConsensus(t *testing.T) {
 	})
 	t.Run("drop empty pick", func(t *testing.T) {
 		cands := []CandidateSource{
-			filterTestOutputs("a.jsonl", "paris.", "blue", "4", ""),
-			filterTestOutputs("b.jsonl", "Lyon", "Blue!", "four", "  "),
+			testOutputs("a.jsonl", "paris.", "blue", "4", ""),
+			testOutputs("b.jsonl", "Lyon", "Blue!", "four", "  "),
 		}
-		r := filterTestRun(t, filterTestRecords(recs...), FilterOptions{Candidates: cands, DropEmptyPick: true})
+		r := testRun(t, testRecords(recs...), Options{Candidates: cands, DropEmptyPick: true})
 		if got, want := r.reasons(), []string{"consensus/dropped-low-agreement", "consensus/dropped-empty"}; r.err != nil || !slices.Equal(got, want) {
 			t.Errorf("rejected %q (err %v), want %q", got, r.err, want)
 		}
 	})
 	t.Run("rouge1 and threshold", func(t *testing.T) {
-		cands := []CandidateSource{filterTestOutputs("a.jsonl", "the cat sat on the mat")}
-		src := filterTestRecords(output.Record{Instruction: "x", Output: "on the mat the cat sat"})
+		cands := []CandidateSource{testOutputs("a.jsonl", "the cat sat on the mat")}
+		src := testRecords(output.Record{Instruction: "x", Output: "on the mat the cat sat"})
 		zero := 0.9
 		for _, tc := range []struct {
 			metric filter.Metric
 			kept   int
 		}{{filter.MetricRouge1, 1}, {filter.MetricRougeL, 0}} {
-			src.i, cands[0].Records.(*filterTestSource).i = 0, 0
-			r := filterTestRun(t, src, FilterOptions{Candidates: cands, Consensus: filter.ConsensusOptions{Metric: tc.metric, MinAgreement: &zero}})
+			src.i, cands[0].Records.(*testSource).i = 0, 0
+			r := testRun(t, src, Options{Candidates: cands, Consensus: filter.ConsensusOptions{Metric: tc.metric, MinAgreement: &zero}})
 			if r.err != nil || r.stats.Kept != tc.kept {
 				t.Errorf("%s: kept %d (err %v), want %d", tc.metric, r.stats.Kept, r.err, tc.kept)
 			}
@@ -369,9 +370,9 @@ func TestFilterCandidateCount(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := filterTestRun(t, filterTestRecords(recs...), FilterOptions{
+			r := testRun(t, testRecords(recs...), Options{
 				InputName:  "in.jsonl",
-				Candidates: []CandidateSource{filterTestOutputs("ok.jsonl", "1", "2", "3"), filterTestOutputs("c.jsonl", tt.outs...)},
+				Candidates: []CandidateSource{testOutputs("ok.jsonl", "1", "2", "3"), testOutputs("c.jsonl", tt.outs...)},
 			})
 			var cce *CandidateCountError
 			if !errors.As(r.err, &cce) {
@@ -391,8 +392,8 @@ func TestFilterCandidateCount(t *testing.T) {
 
 func TestFilterInvalidLines(t *testing.T) {
 	bad := &output.LineError{File: "in.jsonl", Line: 2, Msg: "invalid JSON"}
-	src := func() *filterTestSource {
-		s := filterTestRecords(
+	src := func() *testSource {
+		s := testRecords(
 			output.Record{Instruction: "a", Output: "x"},
 			output.Record{},
 			output.Record{Instruction: "c", Output: "z"},
@@ -400,14 +401,14 @@ func TestFilterInvalidLines(t *testing.T) {
 		s.errs[1] = bad
 		return s
 	}
-	cands := func() []CandidateSource { return []CandidateSource{filterTestOutputs("c.jsonl", "x", "y", "z")} }
+	cands := func() []CandidateSource { return []CandidateSource{testOutputs("c.jsonl", "x", "y", "z")} }
 
-	r := filterTestRun(t, src(), FilterOptions{Candidates: cands()})
+	r := testRun(t, src(), Options{Candidates: cands()})
 	if !errors.Is(r.err, output.ErrInvalidLine) || !strings.Contains(r.err.Error(), "in.jsonl:2") {
 		t.Errorf("err = %v, want the line error at in.jsonl:2", r.err)
 	}
 
-	r = filterTestRun(t, src(), FilterOptions{Candidates: cands(), SkipInvalid: true})
+	r = testRun(t, src(), Options{Candidates: cands(), SkipInvalid: true})
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
@@ -424,17 +425,17 @@ func TestFilterInvalidLines(t *testing.T) {
 	}
 
 	// A malformed candidate line drops its record too.
-	cs := filterTestOutputs("c.jsonl", "x", "y", "z")
-	cs.Records.(*filterTestSource).errs[0] = &output.LineError{File: "c.jsonl", Line: 1, Msg: "invalid JSON"}
-	r = filterTestRun(t, filterTestRecords(output.Record{Output: "x"}, output.Record{Output: "y"}, output.Record{Output: "z"}),
-		FilterOptions{Candidates: []CandidateSource{cs}, SkipInvalid: true})
+	cs := testOutputs("c.jsonl", "x", "y", "z")
+	cs.Records.(*testSource).errs[0] = &output.LineError{File: "c.jsonl", Line: 1, Msg: "invalid JSON"}
+	r = testRun(t, testRecords(output.Record{Output: "x"}, output.Record{Output: "y"}, output.Record{Output: "z"}),
+		Options{Candidates: []CandidateSource{cs}, SkipInvalid: true})
 	if got, want := r.outputs(), []string{"y", "z"}; r.err != nil || !slices.Equal(got, want) {
 		t.Errorf("kept %q (err %v), want %q", got, r.err, want)
 	}
 	// Other errors end the run whatever SkipInvalid says.
 	s := src()
 	s.errs[1] = errors.New("disk on fire")
-	if r = filterTestRun(t, s, FilterOptions{SkipInvalid: true}); r.err == nil || !strings.Contains(r.err.Error(), "disk on fire") {
+	if r = testRun(t, s, Options{SkipInvalid: true}); r.err == nil || !strings.Contains(r.err.Error(), "disk on fire") {
 		t.Errorf("err = %v, want the read error", r.err)
 	}
 }
@@ -445,12 +446,12 @@ func TestFilterMisaligned(t *testing.T) {
 		{Instruction: "Reverse the word.", Input: "abc", Output: "cba"},
 		{Instruction: "Name a fruit.", Output: "apple"},
 	}
-	c := &filterTestSource{name: "c.jsonl", errs: make([]error, 3), recs: []output.Record{
+	c := &testSource{name: "c.jsonl", errs: make([]error, 3), recs: []output.Record{
 		{Instruction: "Add the numbers.\n\n1 2", Output: "3"}, // chat form: aligned
 		{Instruction: "Reverse the word.", Output: "cba"},     // no input: aligned
 		{Instruction: "Name a vegetable.", Output: "leek"},    // misaligned
 	}}
-	r := filterTestRun(t, filterTestRecords(recs...), FilterOptions{Candidates: []CandidateSource{{Name: "c.jsonl", Records: c}}})
+	r := testRun(t, testRecords(recs...), Options{Candidates: []CandidateSource{{Name: "c.jsonl", Records: c}}})
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
@@ -463,20 +464,20 @@ func TestFilterValidates(t *testing.T) {
 	bad, neg := 1.5, -1
 	tests := []struct {
 		name string
-		opts FilterOptions
+		opts Options
 		want string
 	}{
-		{"threshold", FilterOptions{Dedup: &bad}, "outside [0, 1]"},
-		{"exclude without dedup", FilterOptions{Exclude: []string{"x"}}, "need the dedup step"},
-		{"ensemble without executor", FilterOptions{Ensemble: []ModelRef{{Name: "m", Style: llm.StyleChat}}}, "executor"},
-		{"style", FilterOptions{Ensemble: []ModelRef{{Name: "m"}}, Executor: &filterFakeExec{}}, "style"},
-		{"metric", FilterOptions{Consensus: filter.ConsensusOptions{Metric: "bleu"}}, "metric"},
-		{"candidates", FilterOptions{Candidates: []CandidateSource{{Name: "c"}}}, "no records"},
-		{"concurrency", FilterOptions{Concurrency: neg}, "negative"},
+		{"threshold", Options{Dedup: &bad}, "outside [0, 1]"},
+		{"exclude without dedup", Options{Exclude: []string{"x"}}, "need the dedup step"},
+		{"ensemble without executor", Options{Ensemble: []llm.ModelInfo{{Name: "m", Style: llm.StyleChat}}}, "executor"},
+		{"style", Options{Ensemble: []llm.ModelInfo{{Name: "m"}}, Executor: &fakeExec{}}, "style"},
+		{"metric", Options{Consensus: filter.ConsensusOptions{Metric: "bleu"}}, "metric"},
+		{"candidates", Options{Candidates: []CandidateSource{{Name: "c"}}}, "no records"},
+		{"concurrency", Options{Concurrency: neg}, "negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Filter(context.Background(), filterTestRecords(), tt.opts, func(FilteredRecord) error { return nil }, nil)
+			_, err := Run(context.Background(), testRecords(), tt.opts, func(Kept) error { return nil }, nil)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v, want one containing %q", err, tt.want)
 			}
@@ -488,18 +489,18 @@ func TestFilterValidates(t *testing.T) {
 // synthetic data with one worker and with several and compares all that
 // was passed on.
 func TestFilterParallelEqualsSequential(t *testing.T) {
-	recs, cands := filterSynthConsensus(6000, 2, 3)
+	recs, cands := synthConsensus(6000, 2, 3)
 	threshold := 0.6
 	run := func(workers int) []byte {
 		var c []CandidateSource
 		for j, outs := range cands {
-			c = append(c, filterTestOutputs(fmt.Sprintf("c%d", j), outs...))
+			c = append(c, testOutputs(fmt.Sprintf("c%d", j), outs...))
 		}
 		var b bytes.Buffer
 		enc := json.NewEncoder(&b)
-		_, err := Filter(context.Background(), filterTestRecords(recs...), FilterOptions{
+		_, err := Run(context.Background(), testRecords(recs...), Options{
 			Heuristics: &HeuristicOptions{}, Dedup: &threshold, Candidates: c, Meta: true, Workers: workers,
-		}, func(fr FilteredRecord) error { return enc.Encode(fr) }, func(rj Rejected) error { return enc.Encode(rj) })
+		}, func(fr Kept) error { return enc.Encode(fr) }, func(rj output.Rejected) error { return enc.Encode(rj) })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -516,18 +517,18 @@ func TestFilterParallelEqualsSequential(t *testing.T) {
 func TestFilterStreams(t *testing.T) {
 	feed := make(chan output.Record)
 	cfeed := make(chan output.Record, 10)
-	kept := make(chan FilteredRecord, 10)
+	kept := make(chan Kept, 10)
 	threshold := 0.7
 	done := make(chan error, 1)
-	exec := &filterFakeExec{answer: func(string, string) string { return "x" }}
+	exec := &fakeExec{answer: func(string, string) string { return "x" }}
 	go func() {
-		_, err := Filter(context.Background(), filterChanSource(feed), FilterOptions{
+		_, err := Run(context.Background(), chanSource(feed), Options{
 			Heuristics: &HeuristicOptions{},
 			Dedup:      &threshold,
-			Candidates: []CandidateSource{{Name: "c", Records: filterChanSource(cfeed)}},
-			Ensemble:   []ModelRef{{Name: "m", Style: llm.StyleCompletion}},
+			Candidates: []CandidateSource{{Name: "c", Records: chanSource(cfeed)}},
+			Ensemble:   []llm.ModelInfo{{Name: "m", Style: llm.StyleCompletion}},
 			Executor:   exec,
-		}, func(fr FilteredRecord) error { kept <- fr; return nil }, nil)
+		}, func(fr Kept) error { kept <- fr; return nil }, nil)
 		done <- err
 	}()
 	instr := []string{"Name three primary colors please.", "Explain how rain forms in clouds.", "List four animals that can fly."}
@@ -550,10 +551,10 @@ func TestFilterStreams(t *testing.T) {
 	}
 }
 
-// filterChanSource reads records from a channel until it is closed.
-type filterChanSource chan output.Record
+// chanSource reads records from a channel until it is closed.
+type chanSource chan output.Record
 
-func (c filterChanSource) Read() (output.Record, error) {
+func (c chanSource) Read() (output.Record, error) {
 	r, ok := <-c
 	if !ok {
 		return output.Record{}, io.EOF
@@ -561,10 +562,10 @@ func (c filterChanSource) Read() (output.Record, error) {
 	return r, nil
 }
 
-// filterFakeExec is an in-process executor: each model answers with a
+// fakeExec is an in-process executor: each model answers with a
 // deterministic function of its prompt after a random delay, and the
 // calls are recorded.
-type filterFakeExec struct {
+type fakeExec struct {
 	answer   func(model, prompt string) string
 	delay    func(model, prompt string) time.Duration
 	fail     string // a prompt containing this fails
@@ -574,7 +575,7 @@ type filterFakeExec struct {
 	peak     atomic.Int64
 }
 
-func (f *filterFakeExec) Do(ctx context.Context, model string, req llm.Request, sample int) (llm.Response, error) {
+func (f *fakeExec) Do(ctx context.Context, model string, req llm.Request, sample int) (llm.Response, error) {
 	prompt := req.Prompt
 	for _, m := range req.Messages {
 		prompt += m.Content + "\n"
@@ -625,14 +626,14 @@ func TestFilterOnline(t *testing.T) {
 		}
 		return "Sure! Here is the answer:\nqqq"
 	}
-	exec := &filterFakeExec{
+	exec := &fakeExec{
 		answer: answer,
 		delay: func(model, prompt string) time.Duration {
 			return time.Duration(len(prompt)*7%5) * time.Millisecond
 		},
 	}
-	models := []ModelRef{{Name: "a", Style: llm.StyleCompletion}, {Name: "b", Style: llm.StyleChat}}
-	r := filterTestRun(t, filterTestRecords(recs...), FilterOptions{Ensemble: models, Executor: exec, Concurrency: 5, Meta: true})
+	models := []llm.ModelInfo{{Name: "a", Style: llm.StyleCompletion}, {Name: "b", Style: llm.StyleChat}}
+	r := testRun(t, testRecords(recs...), Options{Ensemble: models, Executor: exec, Concurrency: 5, Meta: true})
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
@@ -666,8 +667,8 @@ func TestFilterOnline(t *testing.T) {
 			t.Errorf("model %s got %d requests, want %d", model, len(reqs), len(recs))
 		}
 		for _, q := range reqs {
-			if q.Temperature != 0 || q.Seed != nil || q.MaxTokens != DefaultEnsembleSampling.MaxTokens {
-				t.Errorf("model %s: request %+v is not greedy with %d tokens", model, q, DefaultEnsembleSampling.MaxTokens)
+			if q.Temperature != 0 || q.Seed != nil || q.MaxTokens != pipeline.DefaultEnsembleSampling().MaxTokens {
+				t.Errorf("model %s: request %+v is not greedy with %d tokens", model, q, pipeline.DefaultEnsembleSampling().MaxTokens)
 				break
 			}
 		}
@@ -685,10 +686,10 @@ func TestFilterOnline(t *testing.T) {
 func TestFilterOnlineAfterOffline(t *testing.T) {
 	// The offline step picks "blue" for the record; the online step then
 	// compares that pick with the models' answers.
-	exec := &filterFakeExec{answer: func(model, _ string) string { return "Blue." }}
-	r := filterTestRun(t, filterTestRecords(output.Record{Instruction: "Sky colour?", Output: "green"}), FilterOptions{
-		Candidates: []CandidateSource{filterTestOutputs("c1", "blue"), filterTestOutputs("c2", "blue!")},
-		Ensemble:   []ModelRef{{Name: "m", Style: llm.StyleCompletion}},
+	exec := &fakeExec{answer: func(model, _ string) string { return "Blue." }}
+	r := testRun(t, testRecords(output.Record{Instruction: "Sky colour?", Output: "green"}), Options{
+		Candidates: []CandidateSource{testOutputs("c1", "blue"), testOutputs("c2", "blue!")},
+		Ensemble:   []llm.ModelInfo{{Name: "m", Style: llm.StyleCompletion}},
 		Executor:   exec,
 	})
 	if got := r.outputs(); r.err != nil || !slices.Equal(got, []string{"blue"}) {
@@ -697,12 +698,12 @@ func TestFilterOnlineAfterOffline(t *testing.T) {
 }
 
 func TestFilterOnlineFailure(t *testing.T) {
-	exec := &filterFakeExec{answer: func(string, string) string { return "ok" }, fail: "number 7?"}
+	exec := &fakeExec{answer: func(string, string) string { return "ok" }, fail: "number 7?"}
 	var recs []output.Record
 	for i := range 20 {
 		recs = append(recs, output.Record{Instruction: fmt.Sprintf("Question number %d?", i), Output: "ok"})
 	}
-	r := filterTestRun(t, filterTestRecords(recs...), FilterOptions{Ensemble: []ModelRef{{Name: "m", Style: llm.StyleCompletion}}, Executor: exec, Concurrency: 3})
+	r := testRun(t, testRecords(recs...), Options{Ensemble: []llm.ModelInfo{{Name: "m", Style: llm.StyleCompletion}}, Executor: exec, Concurrency: 3})
 	if r.err == nil || !strings.Contains(r.err.Error(), "mem:8") || !strings.Contains(r.err.Error(), "boom") {
 		t.Errorf("err = %v, want the failure located at mem:8", r.err)
 	}
@@ -713,14 +714,14 @@ func TestFilterOnlineFailure(t *testing.T) {
 
 func TestFilterCancel(t *testing.T) {
 	// The source blocks forever after one record, as stdin on a terminal
-	// does: cancelling must still end Filter.
+	// does: cancelling must still end Run.
 	feed := make(chan output.Record, 1)
 	feed <- output.Record{Instruction: "a", Output: "b"}
 	ctx, cancel := context.WithCancel(context.Background())
 	kept := make(chan struct{})
 	errc := make(chan error, 1)
 	go func() {
-		_, err := Filter(ctx, filterChanSource(feed), FilterOptions{}, func(FilteredRecord) error { close(kept); return nil }, nil)
+		_, err := Run(ctx, chanSource(feed), Options{}, func(Kept) error { close(kept); return nil }, nil)
 		errc <- err
 	}()
 	select {
@@ -735,7 +736,7 @@ func TestFilterCancel(t *testing.T) {
 			t.Errorf("err = %v, want context.Canceled", err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("Filter did not return after cancellation")
+		t.Fatal("Run did not return after cancellation")
 	}
 	close(feed) // lets the reader goroutine end
 }
@@ -747,7 +748,7 @@ func TestFilterKeepError(t *testing.T) {
 		recs = append(recs, output.Record{Instruction: fmt.Sprint(i), Output: "x"})
 	}
 	n := 0
-	_, err := Filter(context.Background(), filterTestRecords(recs...), FilterOptions{}, func(FilteredRecord) error {
+	_, err := Run(context.Background(), testRecords(recs...), Options{}, func(Kept) error {
 		n++
 		if n == 10 {
 			return errStop
@@ -760,11 +761,11 @@ func TestFilterKeepError(t *testing.T) {
 }
 
 func TestJoinSources(t *testing.T) {
-	a := filterTestRecords(output.Record{Output: "1"}, output.Record{Output: "2"})
+	a := testRecords(output.Record{Output: "1"}, output.Record{Output: "2"})
 	a.name = "a"
-	b := filterTestRecords(output.Record{Output: "3"})
+	b := testRecords(output.Record{Output: "3"})
 	b.name = "b"
-	r := filterTestRun(t, JoinSources(a, filterTestRecords(), b), FilterOptions{})
+	r := testRun(t, JoinSources(a, testRecords(), b), Options{})
 	var got []string
 	for _, k := range r.kept {
 		got = append(got, k.Record.Output+"@"+k.Source)
@@ -777,12 +778,12 @@ func TestJoinSources(t *testing.T) {
 func TestRejectedJSON(t *testing.T) {
 	tests := []struct {
 		name string
-		r    Rejected
+		r    output.Rejected
 		want string
 	}{
-		{"record", Rejected{Seq: 3, Reason: "heuristics/too-short", Source: "a.jsonl:4", Instruction: "Use <b> & <i>.", Output: "ok"},
+		{"record", output.Rejected{Seq: 3, Reason: "heuristics/too-short", Source: "a.jsonl:4", Instruction: "Use <b> & <i>.", Output: "ok"},
 			`{"reason":"heuristics/too-short","source":"a.jsonl:4","instruction":"Use <b> & <i>.","input":"","output":"ok"}`},
-		{"malformed line", Rejected{Reason: "input/invalid", Source: "a.jsonl:2", Error: "a.jsonl:2: invalid JSON"},
+		{"malformed line", output.Rejected{Reason: "input/invalid", Source: "a.jsonl:2", Error: "a.jsonl:2: invalid JSON"},
 			`{"reason":"input/invalid","source":"a.jsonl:2","error":"a.jsonl:2: invalid JSON"}`},
 	}
 	for _, tt := range tests {
@@ -811,12 +812,12 @@ func TestFilterStepOrder(t *testing.T) {
 		{Instruction: "Describe the cat on the mat in detail.", Output: "A cat."},   // kept: the first never entered the index
 		{Instruction: "Describe the cat on the mat in detail!", Output: "The cat."}, // dedup
 	}
-	threshold := DefaultNoveltyThreshold
-	exec := &filterFakeExec{answer: func(string, string) string { return "a cat" }}
-	r := filterTestRun(t, filterTestRecords(recs...), FilterOptions{
+	threshold := pipeline.DefaultNoveltyThreshold
+	exec := &fakeExec{answer: func(string, string) string { return "a cat" }}
+	r := testRun(t, testRecords(recs...), Options{
 		Heuristics: &HeuristicOptions{},
 		Dedup:      &threshold,
-		Ensemble:   []ModelRef{{Name: "m", Style: llm.StyleCompletion}},
+		Ensemble:   []llm.ModelInfo{{Name: "m", Style: llm.StyleCompletion}},
 		Executor:   exec,
 	})
 	if r.err != nil {

@@ -1,4 +1,4 @@
-package pipeline_test
+package curate_test
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/ensinstruct/ensinstruct/curate"
 	"github.com/ensinstruct/ensinstruct/output"
 	"github.com/ensinstruct/ensinstruct/pipeline"
 )
@@ -13,7 +14,7 @@ import (
 // ExampleFilter removes a near-duplicate instruction and applies the
 // consensus rule with one extra candidate per record, as "ensinstruct
 // filter --dedup --candidates other.jsonl" does.
-func ExampleFilter() {
+func ExampleRun() {
 	data := `{"instruction": "Name the capital of France.", "input": "", "output": "Paris"}
 {"instruction": "Name the capital of France!", "input": "", "output": "Paris."}
 {"instruction": "Add two and two.", "input": "", "output": "five"}
@@ -23,16 +24,16 @@ func ExampleFilter() {
 {"instruction": "Add two and two.", "input": "", "output": "4"}
 `
 	threshold := pipeline.DefaultNoveltyThreshold
-	opts := pipeline.FilterOptions{
+	opts := curate.Options{
 		Dedup: &threshold,
-		Candidates: []pipeline.CandidateSource{
+		Candidates: []curate.CandidateSource{
 			{Name: "other.jsonl", Records: output.NewReader(strings.NewReader(other), "other.jsonl")},
 		},
 	}
 	w := output.NewWriter(os.Stdout, output.FormatAlpaca, false)
-	stats, err := pipeline.Filter(context.Background(), output.NewReader(strings.NewReader(data), "data.jsonl"), opts,
-		func(r pipeline.FilteredRecord) error { return w.Write(r.Record) },
-		func(r pipeline.Rejected) error {
+	stats, err := curate.Run(context.Background(), output.NewReader(strings.NewReader(data), "data.jsonl"), opts,
+		func(r curate.Kept) error { return w.Write(r.Record) },
+		func(r output.Rejected) error {
 			fmt.Printf("dropped %s: %s\n", r.Source, r.Reason)
 			return nil
 		})

@@ -1,16 +1,16 @@
-package main
+package config
 
 import (
-	"path/filepath"
 	"testing"
 
+	"github.com/ensinstruct/ensinstruct/internal/testdata"
 	"github.com/ensinstruct/ensinstruct/pipeline"
 )
 
 // TestExampleConfig keeps docs/example.yaml true: it must load, and the
 // defaults it documents must be the defaults.
 func TestExampleConfig(t *testing.T) {
-	c, err := loadConfig(filepath.Join("..", "..", "docs", "example.yaml"))
+	c, err := Load(testdata.Root(t)+"/../docs/example.yaml", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,8 +23,8 @@ func TestExampleConfig(t *testing.T) {
 		g.MaxPending != pipeline.DefaultMaxPending || g.StallLimit != pipeline.DefaultStallLimit {
 		t.Errorf("generation defaults differ from the documented ones: %+v", g)
 	}
-	if g.Instructions != pipeline.DefaultInstructionSampling || g.Instances != pipeline.DefaultInstanceSampling ||
-		g.Ensemble != pipeline.DefaultEnsembleSampling {
+	if g.Instructions != pipeline.DefaultInstructionSampling() || g.Instances != pipeline.DefaultInstanceSampling() ||
+		g.Ensemble != pipeline.DefaultEnsembleSampling() {
 		t.Errorf("sampling defaults differ: %+v", g)
 	}
 	if *c.Filters.NoveltyThreshold != pipeline.DefaultNoveltyThreshold || *c.Filters.Consensus.MinAgreement != 0.01 {

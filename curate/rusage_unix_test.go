@@ -1,16 +1,16 @@
 //go:build unix
 
-package pipeline
+package curate
 
 import (
 	"syscall"
 	"time"
 )
 
-// filterCPUTime returns the CPU time (user + system) the process has used
+// cpuTime returns the CPU time (user + system) the process has used
 // so far, so that benchmarks on a shared machine can report it next to
 // the wall time.
-func filterCPUTime() time.Duration {
+func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0

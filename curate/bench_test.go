@@ -1,4 +1,4 @@
-package pipeline
+package curate
 
 import (
 	"bytes"
@@ -10,11 +10,12 @@ import (
 
 	"github.com/ensinstruct/ensinstruct/filter"
 	"github.com/ensinstruct/ensinstruct/output"
+	"github.com/ensinstruct/ensinstruct/pipeline"
 )
 
-// filterSynthOpeners start the synthetic instructions: a template-heavy
+// synthOpeners start the synthetic instructions: a template-heavy
 // mix, as real instruction sets are.
-var filterSynthOpeners = []string{
+var synthOpeners = []string{
 	"Write a short", "Write a", "Give me a list of", "Create a", "Generate three",
 	"Describe the", "Explain why the", "Summarize the following", "List some",
 	"Find the", "Identify the", "Classify the following", "Suggest a", "Compose an",
@@ -22,9 +23,9 @@ var filterSynthOpeners = []string{
 	"Come up with a", "Design a", "Plan a", "Given the text, extract the", "Answer the question about",
 }
 
-// filterSynthVocab returns a vocabulary of common function words and
+// synthVocab returns a vocabulary of common function words and
 // a few thousand content words made of syllables.
-func filterSynthVocab(r *rand.Rand) (function, content []string) {
+func synthVocab(r *rand.Rand) (function, content []string) {
 	function = strings.Fields("the a an of to and in for with on that is your about from by as it this my their some each")
 	syl := strings.Fields("ka lo mi ne pu ra si to va we xo yu za be ci do fe gi")
 	ends := []string{"", "n", "s", "r", "l", "t", "m", "ng"}
@@ -39,14 +40,14 @@ func filterSynthVocab(r *rand.Rand) (function, content []string) {
 	return function, content
 }
 
-// filterSynthInstructions returns n synthetic instructions of 10–20 words,
+// synthInstructions returns n synthetic instructions of 10–20 words,
 // deterministic for seed: a template opener, then function words and
 // Zipf-distributed content words, so that many pairs share words; about
 // one in five is a near duplicate (one to three word edits) of an earlier
 // one.
-func filterSynthInstructions(n int, seed uint64) []string {
+func synthInstructions(n int, seed uint64) []string {
 	r := rand.New(rand.NewPCG(seed, 0xf117e5))
-	function, content := filterSynthVocab(r)
+	function, content := synthVocab(r)
 	zipf := rand.NewZipf(r, 1.2, 4, uint64(len(content)-1))
 	word := func() string {
 		if r.IntN(3) == 0 {
@@ -74,7 +75,7 @@ func filterSynthInstructions(n int, seed uint64) []string {
 			out = append(out, strings.Join(w, " "))
 			continue
 		}
-		w := strings.Fields(filterSynthOpeners[r.IntN(len(filterSynthOpeners))])
+		w := strings.Fields(synthOpeners[r.IntN(len(synthOpeners))])
 		for target := 10 + r.IntN(11); len(w) < target; {
 			w = append(w, word())
 		}
@@ -83,16 +84,16 @@ func filterSynthInstructions(n int, seed uint64) []string {
 	return out
 }
 
-// filterSynthConsensus returns n synthetic records with outputs of about
+// synthConsensus returns n synthetic records with outputs of about
 // 50 words and extra candidate outputs for each (cands[j][i] is source
 // j's candidate for record i): per record, a candidate repeats the output
 // up to case and punctuation (30%), paraphrases it by replacing a fifth to
 // two fifths of its words (50%), says something else at the same length
 // (10%) or gives a terse answer of one to three rare words (10%), which
 // shares nothing with the output and so gets the record dropped.
-func filterSynthConsensus(n, extra int, seed uint64) ([]output.Record, [][]string) {
+func synthConsensus(n, extra int, seed uint64) ([]output.Record, [][]string) {
 	r := rand.New(rand.NewPCG(seed, 0xc0de))
-	function, content := filterSynthVocab(r)
+	function, content := synthVocab(r)
 	zipf := rand.NewZipf(r, 1.1, 2, uint64(len(content)-1))
 	word := func() string {
 		if r.IntN(3) == 0 {
@@ -107,7 +108,7 @@ func filterSynthConsensus(n, extra int, seed uint64) ([]output.Record, [][]strin
 		}
 		return w
 	}
-	instr := filterSynthInstructions(n, seed)
+	instr := synthInstructions(n, seed)
 	recs := make([]output.Record, n)
 	cands := make([][]string, extra)
 	for j := range cands {
@@ -144,8 +145,8 @@ func filterSynthConsensus(n, extra int, seed uint64) ([]output.Record, [][]strin
 	return recs, cands
 }
 
-// filterSynthJSONL encodes records as alpaca JSONL.
-func filterSynthJSONL(recs []output.Record) []byte {
+// synthJSONL encodes records as alpaca JSONL.
+func synthJSONL(recs []output.Record) []byte {
 	var b bytes.Buffer
 	w := output.NewWriter(&b, output.FormatAlpaca, false)
 	for _, r := range recs {
@@ -159,17 +160,17 @@ func filterSynthJSONL(recs []output.Record) []byte {
 	return b.Bytes()
 }
 
-// benchmarkFilter runs Filter on JSONL held in memory (input and
+// benchmarkFilter runs Run on JSONL held in memory (input and
 // candidate files), decoding with output.Reader and encoding every kept
 // record with output.Writer to io.Discard, as the command does. Besides
 // the wall time it reports the CPU time per op (cpu-s/op): on a machine
 // shared with other work the wall time says more about the neighbours.
-func benchmarkFilter(b *testing.B, input []byte, cands [][]byte, opts FilterOptions) {
+func benchmarkFilter(b *testing.B, input []byte, cands [][]byte, opts Options) {
 	b.SetBytes(int64(len(input)))
 	b.ReportAllocs()
 	b.ResetTimer()
-	var st FilterStats
-	cpu0 := filterCPUTime()
+	var st Stats
+	cpu0 := cpuTime()
 	for b.Loop() {
 		o := opts
 		o.Candidates = nil
@@ -178,13 +179,13 @@ func benchmarkFilter(b *testing.B, input []byte, cands [][]byte, opts FilterOpti
 		}
 		w := output.NewWriter(io.Discard, output.FormatAlpaca, false)
 		var err error
-		st, err = Filter(context.Background(), output.NewReader(bytes.NewReader(input), "in"), o,
-			func(fr FilteredRecord) error { return w.Write(fr.Record) }, nil)
+		st, err = Run(context.Background(), output.NewReader(bytes.NewReader(input), "in"), o,
+			func(fr Kept) error { return w.Write(fr.Record) }, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric((filterCPUTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+	b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 	b.ReportMetric(float64(st.Read), "read")
 	b.ReportMetric(float64(st.Kept), "kept")
 }
@@ -193,36 +194,36 @@ func benchmarkFilter(b *testing.B, input []byte, cands [][]byte, opts FilterOpti
 // synthetic records (instructions of 10–20 words, ~20% near duplicates);
 // the target is at most 10 s per op on two cores.
 func BenchmarkFilterDedup100k(b *testing.B) {
-	instr := filterSynthInstructions(100_000, 1)
+	instr := synthInstructions(100_000, 1)
 	recs := make([]output.Record, len(instr))
 	for i, s := range instr {
 		recs[i] = output.Record{Instruction: s, Output: "ok"}
 	}
-	threshold := DefaultNoveltyThreshold
-	benchmarkFilter(b, filterSynthJSONL(recs), nil, FilterOptions{Dedup: &threshold})
+	threshold := pipeline.DefaultNoveltyThreshold
+	benchmarkFilter(b, synthJSONL(recs), nil, Options{Dedup: &threshold})
 }
 
 // BenchmarkFilterDedup100kIndexOnly is the novelty index's share of
 // BenchmarkFilterDedup100k: the same instructions through Index.Dedup in
 // batches of the same size, without reading, chunking or writing.
 func BenchmarkFilterDedup100kIndexOnly(b *testing.B) {
-	instr := filterSynthInstructions(100_000, 1)
+	instr := synthInstructions(100_000, 1)
 	b.ReportAllocs()
 	b.ResetTimer()
 	kept := 0
-	cpu0 := filterCPUTime()
+	cpu0 := cpuTime()
 	for b.Loop() {
 		x := filter.NewIndex()
 		kept = 0
-		for lo := 0; lo < len(instr); lo += filterChunkSize {
-			for _, n := range x.Dedup(instr[lo:min(lo+filterChunkSize, len(instr))], DefaultNoveltyThreshold) {
+		for lo := 0; lo < len(instr); lo += chunkSize {
+			for _, n := range x.Dedup(instr[lo:min(lo+chunkSize, len(instr))], pipeline.DefaultNoveltyThreshold) {
 				if n.Novel {
 					kept++
 				}
 			}
 		}
 	}
-	b.ReportMetric((filterCPUTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+	b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 	b.ReportMetric(float64(kept), "kept")
 }
 
@@ -230,28 +231,28 @@ func BenchmarkFilterDedup100kIndexOnly(b *testing.B) {
 // --candidates B" on 100k synthetic records (k = 3 candidates of about 50
 // words); the target is at most 10 s per op on two cores.
 func BenchmarkFilterConsensus100k(b *testing.B) {
-	recs, cands := filterSynthConsensus(100_000, 2, 1)
+	recs, cands := synthConsensus(100_000, 2, 1)
 	var files [][]byte
 	for _, outs := range cands {
 		cr := make([]output.Record, len(outs))
 		for i, o := range outs {
 			cr[i] = output.Record{Instruction: recs[i].Instruction, Input: recs[i].Input, Output: o}
 		}
-		files = append(files, filterSynthJSONL(cr))
+		files = append(files, synthJSONL(cr))
 	}
-	benchmarkFilter(b, filterSynthJSONL(recs), files, FilterOptions{})
+	benchmarkFilter(b, synthJSONL(recs), files, Options{})
 }
 
 // BenchmarkFilterConsensus10k is the quick variant.
 func BenchmarkFilterConsensus10k(b *testing.B) {
-	recs, cands := filterSynthConsensus(10_000, 2, 1)
+	recs, cands := synthConsensus(10_000, 2, 1)
 	var files [][]byte
 	for _, outs := range cands {
 		cr := make([]output.Record, len(outs))
 		for i, o := range outs {
 			cr[i] = output.Record{Instruction: recs[i].Instruction, Output: o}
 		}
-		files = append(files, filterSynthJSONL(cr))
+		files = append(files, synthJSONL(cr))
 	}
-	benchmarkFilter(b, filterSynthJSONL(recs), files, FilterOptions{})
+	benchmarkFilter(b, synthJSONL(recs), files, Options{})
 }

@@ -1,0 +1,122 @@
+package llm
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// backendSpec is everything the package knows about one backend: the
+// defaults a model of that backend gets, which configuration fields it
+// takes, how its client is built, and what to tell a user whose server is
+// down or lacks a model. The table below has one row per backend; adding a
+// backend is one new file (its Model) plus one row, and validation,
+// defaults, model specs, the pool and the reachability preflight all
+// follow from the row.
+type backendSpec struct {
+	name Backend
+	// about is the one-line description for help texts.
+	about string
+	// specForm is how a command-line model spec of the backend looks.
+	specForm string
+	// defaultEndpoint returns the endpoint of a model that sets none.
+	defaultEndpoint func(getenv func(string) string) (string, error)
+	// style is the prompt style of a model that sets none.
+	style Style
+	// concurrency and timeout are the endpoint defaults.
+	concurrency int
+	timeout     time.Duration
+	// keyEnv is the API key variable of a model that sets no api_key_env;
+	// "" means the backend takes no key.
+	keyEnv string
+	// ollamaOptions reports whether the backend takes options and
+	// keep_alive.
+	ollamaOptions bool
+	// build returns the client; key is the API key read from keyEnv ("" if
+	// the backend takes none).
+	build func(mc ModelConfig, client *http.Client, key string) (Model, error)
+	// startHint says how to start an unreachable server ("" for none).
+	startHint string
+	// missingModelHint says how to get a model the server lacks.
+	missingModelHint func(endpoint, model string) string
+}
+
+// backendTable lists the backends. It is never modified.
+var backendTable = [...]backendSpec{
+	{
+		name:     BackendOllama,
+		about:    "Ollama's native API (/api/generate, /api/chat)",
+		specForm: "ollama:NAME[@URL]",
+		defaultEndpoint: func(getenv func(string) string) (string, error) {
+			if h := getenv("OLLAMA_HOST"); h != "" {
+				u, err := ollamaHostURL(h)
+				if err != nil {
+					return "", fmt.Errorf("OLLAMA_HOST: %w", err)
+				}
+				return u, nil
+			}
+			return DefaultOllamaURL, nil
+		},
+		style:         StyleCompletion,
+		concurrency:   DefaultOllamaConcurrency,
+		timeout:       DefaultOllamaTimeout,
+		ollamaOptions: true,
+		build: func(mc ModelConfig, client *http.Client, _ string) (Model, error) {
+			return NewOllama(mc, client)
+		},
+		startHint: "start it with `ollama serve`",
+		missingModelHint: func(endpoint, model string) string {
+			return fmt.Sprintf("pull it with `OLLAMA_HOST=%s ollama pull %s`", endpoint, model)
+		},
+	},
+	{
+		name:     BackendOpenAI,
+		about:    "any OpenAI-compatible API (/completions, /chat/completions)",
+		specForm: "openai:NAME[@BASE_URL]",
+		defaultEndpoint: func(func(string) string) (string, error) {
+			return DefaultOpenAIURL, nil
+		},
+		style:       StyleChat,
+		concurrency: DefaultOpenAIConcurrency,
+		timeout:     DefaultOpenAITimeout,
+		keyEnv:      DefaultAPIKeyEnv,
+		build: func(mc ModelConfig, client *http.Client, key string) (Model, error) {
+			return NewOpenAI(mc, client, key)
+		},
+		missingModelHint: func(string, string) string {
+			return "check the model name: the server does not serve it, or the key may not use it"
+		},
+	},
+}
+
+// lookupBackend returns the table row of b.
+func lookupBackend(b Backend) (*backendSpec, bool) {
+	for i := range backendTable {
+		if backendTable[i].name == b {
+			return &backendTable[i], true
+		}
+	}
+	return nil, false
+}
+
+// Backends returns the names of the supported backends, in table order.
+func Backends() []Backend {
+	out := make([]Backend, len(backendTable))
+	for i, b := range backendTable {
+		out[i] = b.name
+	}
+	return out
+}
+
+// backendChoices is "ollama or openai", for messages.
+func backendChoices() string {
+	names := make([]string, len(backendTable))
+	for i, b := range backendTable {
+		names[i] = string(b.name)
+	}
+	if len(names) == 1 {
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}

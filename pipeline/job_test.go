@@ -1,0 +1,197 @@
+package pipeline
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ensinstruct/ensinstruct/filter"
+	"github.com/ensinstruct/ensinstruct/llm"
+	"github.com/ensinstruct/ensinstruct/output"
+)
+
+// Spelling a default out changes nothing a run is identified by: the run
+// directory, the cache it reuses and the record IDs all derive from the
+// identity of the resolved options.
+func TestIdentityOfSpelledOutDefaults(t *testing.T) {
+	base := testOptions()
+	base.Window = 0
+	want, err := Identity(base, "seeds")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spelled := []struct {
+		name string
+		set  func(*Options)
+	}{
+		{"window", func(o *Options) { o.Window = DefaultWindow }},
+		{"novelty threshold", func(o *Options) { o.NoveltyThreshold = ptr(DefaultNoveltyThreshold) }},
+		{"demos", func(o *Options) { o.DemosA, o.DemosB = 6, 4 }},
+		{"machine demos", func(o *Options) { o.MachineDemos = DefaultMachineDemos }},
+		{"sampling", func(o *Options) { o.InstructionSampling = DefaultInstructionSampling() }},
+		{"checks", func(o *Options) { o.Checks = filter.DefaultInstructionChecks() }},
+		{"weight", func(o *Options) { o.Models[0].Weight = 1 }},
+		{"consensus", func(o *Options) { o.Consensus.Metric = filter.MetricRougeL }},
+		{"targets", func(o *Options) { o.TargetA = 1000 }},
+	}
+	for _, s := range spelled {
+		o := testOptions()
+		o.Window = 0
+		o.Models = append([]llm.ModelInfo(nil), o.Models...)
+		s.set(&o)
+		got, err := Identity(o, "seeds")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("%s spelled out: identity %s, want %s", s.name, got[:12], want[:12])
+		}
+	}
+	for _, c := range []struct {
+		name string
+		set  func(*Options)
+	}{
+		{"window", func(o *Options) { o.Window = 32 }},
+		{"novelty 0", func(o *Options) { o.NoveltyThreshold = ptr(0.0) }},
+		{"seed", func(o *Options) { o.Seed++ }},
+		{"no machine demos", func(o *Options) { o.MachineDemos = -1 }},
+	} {
+		o := testOptions()
+		o.Window = 0
+		c.set(&o)
+		if got, _ := Identity(o, "seeds"); got == want {
+			t.Errorf("%s changed: the identity did not", c.name)
+		}
+	}
+}
+
+// A novelty threshold of 0 is a threshold, not "the default": any
+// instruction that shares a token with the pool is rejected.
+func TestNoveltyThresholdZero(t *testing.T) {
+	run := func(threshold *float64) map[string]Counts {
+		opts := testOptions()
+		opts.NoveltyThreshold = threshold
+		opts.TargetA, opts.TargetB = 4, 0
+		opts.StallLimit = 40
+		_, counts, err := runToBytes(t, newFakeExec(1, 0), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return counts
+	}
+	def := run(nil)["A"]
+	zero := run(ptr(0.0))["A"]
+	if def.Dropped["instruction/not-novel"] >= def.InstructionRequests/2 || def.InstructionsAccepted == 0 {
+		t.Fatalf("default threshold: %+v", def)
+	}
+	// The fake's instructions all share "Please" and the seeds' words.
+	// Requests still in flight when the type stalls are not consumed.
+	if zero.InstructionsAccepted != 0 || zero.Dropped["instruction/not-novel"] != 40 || zero.Stop != StopStalled {
+		t.Errorf("threshold 0: %+v, want every instruction rejected as not novel", zero)
+	}
+}
+
+// pricedExec is an executor that reports fixed token counts and counts
+// the calls in flight.
+type pricedExec struct {
+	prompt, completion int
+	latency            time.Duration
+	calls, inFlight    atomic.Int64
+	maxInFlight        atomic.Int64
+}
+
+func (p *pricedExec) Do(ctx context.Context, model string, req llm.Request, sample int) (llm.Response, error) {
+	p.calls.Add(1)
+	n := p.inFlight.Add(1)
+	for {
+		m := p.maxInFlight.Load()
+		if n <= m || p.maxInFlight.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	defer p.inFlight.Add(-1)
+	select {
+	case <-time.After(p.latency):
+	case <-ctx.Done():
+		return llm.Response{}, ctx.Err()
+	}
+	return llm.Response{Text: fakeReply(model, req, sample), PromptTokens: p.prompt, CompletionTokens: p.completion}, nil
+}
+
+// The gate never lets more calls start than the request limit, counting
+// those in flight, and never lets the cost pass the cost limit, reserving
+// each call's worst case before it starts.
+func TestGateIsAHardCap(t *testing.T) {
+	models := []llm.ModelInfo{{Name: "m", Price: llm.Price{PromptPerMillion: 1000, CompletionPerMillion: 2000}}}
+	req := llm.Request{Prompt: strings.Repeat("x", 1000), MaxTokens: 100}
+	for _, limit := range []int64{1, 3, 10} {
+		exec := &pricedExec{prompt: 250, completion: 50, latency: 5 * time.Millisecond}
+		g := NewGate(exec, models, Limits{MaxRequests: limit})
+		var wg sync.WaitGroup
+		var refused atomic.Int64
+		for range 40 {
+			wg.Go(func() {
+				if _, err := g.Do(context.Background(), "m", req, 0); err == ErrBudget {
+					refused.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if got := exec.calls.Load(); got != limit || refused.Load() != 40-limit || !g.Exhausted() {
+			t.Errorf("max_requests %d: %d calls made, %d refused", limit, got, refused.Load())
+		}
+	}
+	// Worst case of one call: (1000+32 prompt tokens)·$1000/M + 100·$2000/M
+	// = $1.232; its real cost is 250·$1000/M + 50·$2000/M = $0.35.
+	for _, limit := range []float64{1.0, 1.3, 2.0, 5.0} {
+		exec := &pricedExec{prompt: 250, completion: 50, latency: 2 * time.Millisecond}
+		g := NewGate(exec, models, Limits{MaxCostUSD: limit})
+		var wg sync.WaitGroup
+		for range 30 {
+			wg.Go(func() { g.Do(context.Background(), "m", req, 0) })
+		}
+		wg.Wait()
+		_, spent := g.Spent()
+		if spent > limit {
+			t.Errorf("max_cost %v: spent %v", limit, spent)
+		}
+		if limit < 1.232 && exec.calls.Load() != 0 {
+			t.Errorf("max_cost %v: a call whose worst case is $1.232 started", limit)
+		}
+		if limit >= 2 && spent == 0 {
+			t.Errorf("max_cost %v: nothing spent", limit)
+		}
+	}
+}
+
+// With a gate in front, a run stops cleanly at its request budget and
+// never makes more calls than the budget.
+func TestRunStopsAtRequestBudget(t *testing.T) {
+	for _, limit := range []int64{3, 10, 40} {
+		exec := &pricedExec{latency: time.Millisecond}
+		opts := testOptions()
+		opts.Models = testModels()
+		g := NewGate(exec, opts.Models, Limits{MaxRequests: limit})
+		opts.Budget = g
+		r, err := New(g, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := output.NewWriter(&strings.Builder{}, output.FormatAlpaca, false)
+		counts, err := r.Run(context.Background(), w.Write)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := exec.calls.Load(); got > limit {
+			t.Errorf("max_requests %d: %d calls", limit, got)
+		}
+		for typ, c := range counts {
+			if c.Stop != StopBudget && c.Stop != StopTarget {
+				t.Errorf("max_requests %d, type %s: stop %q", limit, typ, c.Stop)
+			}
+		}
+	}
+}
