@@ -361,6 +361,9 @@ func (p *Pool) unknown(name string) error {
 	return fmt.Errorf("%w: no model named %q in the pool (have %s)", ErrBadRequest, name, strings.Join(p.Models(""), ", "))
 }
 
+// Cache returns the pool's response cache, or nil.
+func (p *Pool) Cache() *Cache { return p.cache }
+
 // Cached reports whether Do would answer this call from the response
 // cache, without counting it as a call.
 func (p *Pool) Cached(model string, req Request, sample int) bool {

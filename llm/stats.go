@@ -161,3 +161,69 @@ func percentileMs(sorted []time.Duration, p float64) float64 {
 	i = min(max(i, 0), len(sorted)-1)
 	return float64(sorted[i]) / float64(time.Millisecond)
 }
+
+// Meter accounts for calls per model exactly as a Pool does, for
+// executors that run calls elsewhere (on other machines, in batch jobs)
+// and report them in the same form. The zero value is not usable; build
+// one with NewMeter. It is safe for concurrent use.
+type Meter struct {
+	order  []string
+	byName map[string]*recorder
+}
+
+// NewMeter returns a Meter for the models, charging their prices.
+func NewMeter(models []ModelInfo) *Meter {
+	m := &Meter{byName: make(map[string]*recorder, len(models))}
+	for _, mi := range models {
+		m.order = append(m.order, mi.Name)
+		m.byName[mi.Name] = newRecorder(mi.Name, mi.Price)
+	}
+	return m
+}
+
+func (m *Meter) rec(model string) *recorder {
+	if r, ok := m.byName[model]; ok {
+		return r
+	}
+	return newRecorder(model, Price{}) // unknown models are not accounted
+}
+
+// Call counts a call, cache hits included.
+func (m *Meter) Call(model string) { m.rec(model).call() }
+
+// CacheHit counts a call answered from a cache.
+func (m *Meter) CacheHit(model string) { m.rec(model).cacheHit() }
+
+// Attempt counts one backend request; retry says it was not the first.
+func (m *Meter) Attempt(model string, retry bool) { m.rec(model).attempt(retry) }
+
+// AttemptFailed counts a failed request by kind (see ModelStats.Errors).
+func (m *Meter) AttemptFailed(model, kind string) { m.rec(model).attemptFailed(kind) }
+
+// Success accounts for a served response: tokens, cost, latency.
+func (m *Meter) Success(model string, resp Response) { m.rec(model).success(resp) }
+
+// Failure counts a call that failed for good.
+func (m *Meter) Failure(model string) { m.rec(model).failure() }
+
+// Canceled counts a call its caller gave up on.
+func (m *Meter) Canceled(model string) { m.rec(model).canceled() }
+
+// Stats returns a snapshot of every model's accounting, by name.
+func (m *Meter) Stats() map[string]ModelStats {
+	out := make(map[string]ModelStats, len(m.order))
+	for _, name := range m.order {
+		out[name] = m.byName[name].snapshot()
+	}
+	return out
+}
+
+// ErrorKind names the kind of a failed call as ModelStats.Errors counts
+// it: rate_limited, server, timeout, unreachable, bad_response,
+// model_not_found, auth, bad_request, canceled or other.
+func ErrorKind(err error) string { return errorKind(err) }
+
+// Retryable reports whether a failed call is worth repeating (the
+// transient sentinels: ErrRateLimited, ErrServer, ErrTimeout,
+// ErrUnreachable, ErrBadResponse).
+func Retryable(err error) bool { return retryable(err) }
