@@ -176,10 +176,18 @@ func TestGenerateAgainstFakeServer(t *testing.T) {
 		t.Errorf("manifest counts %d calls, the server served %d", m.Totals.Calls, served)
 	}
 
-	// (1) The same config and seed with a fresh cache: the same bytes.
+	// (1) The same config and seed with a fresh cache: the same bytes,
+	// and the same evidence.
 	out2, stderr, code := runCLI(t, args("run2")...)
 	if code != 0 || out2 != out1 {
 		t.Fatalf("second run (fresh cache): exit %d, same output %v\n%s", code, out2 == out1, stderr)
+	}
+	sameEvidence(t, filepath.Join(dir, "run1"), filepath.Join(dir, "run2"))
+	rejected, _ := os.ReadFile(filepath.Join(dir, "run1", pipeline.RejectedFile))
+	for _, reason := range []string{`"reason":"instance/unparsable"`, `"reason":"consensus/dropped-low-agreement"`, `"candidates":[`} {
+		if !bytes.Contains(rejected, []byte(reason)) {
+			t.Errorf("rejected.jsonl has no %s line", reason)
+		}
 	}
 	// The first run's cache answers every call the output depends on.
 	// Calls started after the target was in sight are timing-dependent
@@ -210,6 +218,26 @@ func TestGenerateAgainstFakeServer(t *testing.T) {
 	}
 	if m := readManifest(t, outFile+".manifest.json"); m.Output.Format != "openai" || m.Output.Records != 24 {
 		t.Errorf("manifest next to the output: %+v", m.Output)
+	}
+}
+
+// sameEvidence checks that two run directories hold the same kept and
+// rejected candidates, byte for byte, and that kept.jsonl holds every
+// record with its provenance.
+func sameEvidence(t *testing.T, dirA, dirB string) {
+	t.Helper()
+	for _, name := range []string{pipeline.KeptFile, pipeline.RejectedFile} {
+		a, errA := os.ReadFile(filepath.Join(dirA, name))
+		b, errB := os.ReadFile(filepath.Join(dirB, name))
+		if errA != nil || errB != nil {
+			t.Fatalf("evidence %s: %v, %v", name, errA, errB)
+		}
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s differs between %s (%d bytes) and %s (%d bytes)", name, dirA, len(a), dirB, len(b))
+		}
+		if name == pipeline.KeptFile && (len(a) == 0 || bytes.Count(a, []byte(`"meta":{"id":`)) != bytes.Count(a, []byte("\n"))) {
+			t.Errorf("%s: not every kept record has its provenance", name)
+		}
 	}
 }
 
@@ -303,6 +331,8 @@ func TestGenerateResumeAfterSIGKILL(t *testing.T) {
 	if string(got) != want {
 		t.Fatalf("output after %d kills differs from the uninterrupted run:\n got %d bytes\nwant %d bytes", kills, len(got), len(want))
 	}
+	// The evidence of the resumed run is the uninterrupted run's too.
+	sameEvidence(t, filepath.Join(dir, "ref"), filepath.Join(dir, "killed"))
 
 	// No call that had completed was made again. A reply the server wrote
 	// just before a kill may not have reached the cache; one written well
