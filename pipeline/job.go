@@ -264,14 +264,18 @@ func checkDir(path, what string) error {
 	return nil
 }
 
-// abandon writes the manifest of a run interrupted before it started, if
-// its location exists, and returns err.
+// abandon writes the manifest of a run interrupted before its first call
+// and returns err, saying where the manifest is.
 func (r *Run) abandon(err error) error {
 	m := r.newManifest(StatusInterrupted, nil, 0)
-	if _, serr := os.Stat(filepath.Dir(r.manifest)); serr == nil {
-		output.WriteJSONFile(r.manifest, m)
+	dir := filepath.Dir(r.manifest)
+	if r.job.ManifestPath == "" && !r.job.Output.toFile() {
+		os.MkdirAll(dir, 0o755) // the run directory
 	}
-	return err
+	if werr := output.WriteJSONFile(r.manifest, m); werr != nil {
+		return fmt.Errorf("interrupted before the first call (no manifest: %v): %w", werr, err)
+	}
+	return fmt.Errorf("interrupted before the first call (manifest %s): %w", r.manifest, err)
 }
 
 // ID returns the run identity.

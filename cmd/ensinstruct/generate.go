@@ -175,8 +175,11 @@ func (a *app) generate(ctx context.Context, fs *pflag.FlagSet, o generateFlags) 
 	m, err := run.Wait(ctx)
 	prog.stop()
 	writeSummary(a.stderr, m, run.ManifestPath())
-	if errors.Is(err, pipeline.ErrStalled) {
+	switch {
+	case errors.Is(err, pipeline.ErrStalled):
 		return fmt.Errorf("%w (see the summary above)", err)
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return &silentError{code: exitInterrupted} // the summary says so
 	}
 	return located(err)
 }

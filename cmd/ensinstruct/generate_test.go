@@ -586,3 +586,88 @@ func TestGenerateDefaultsKeepTheRun(t *testing.T) {
 		t.Errorf("--window 5: run directories %v, want two", dirs)
 	}
 }
+
+// startGenerate starts the binary on args and returns the command and its
+// stderr.
+func startGenerate(t *testing.T, bin string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, &stderr
+}
+
+// SIGTERM is a graceful stop like SIGINT, and a second signal within a
+// second (timeout(1) sends two) does not turn it into a kill: the run ends
+// with its summary and manifest, exit 130, and no stray error line.
+func TestGenerateSIGTERMTwice(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts child processes")
+	}
+	bin := ensinstructBinary(t)
+	dir := t.TempDir()
+	srv := fakeModels(t, 20*time.Millisecond)
+	cfg := fakeConfig(t, dir, srv.URL, 2)
+	seedsFile := writeTestSeeds(t, dir)
+	for i := range 3 {
+		runDir := filepath.Join(dir, fmt.Sprintf("run%d", i))
+		cmd, stderr := startGenerate(t, bin, "generate", "-c", cfg, "--seeds", seedsFile, "-n", "400", "--run-dir", runDir)
+		time.Sleep(time.Duration(200+100*i) * time.Millisecond)
+		cmd.Process.Signal(syscall.SIGTERM)
+		time.Sleep(5 * time.Millisecond)
+		cmd.Process.Signal(syscall.SIGTERM)
+		err := cmd.Wait()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+			t.Fatalf("run %d: %v, want exit status 130\n%s", i, err, stderr)
+		}
+		if !strings.Contains(stderr.String(), "interrupted in") || strings.Contains(stderr.String(), "context canceled") {
+			t.Errorf("run %d: stderr does not end with the summary alone:\n%s", i, stderr)
+		}
+		if m := readManifest(t, filepath.Join(runDir, "manifest.json")); m.Status != pipeline.StatusInterrupted {
+			t.Errorf("run %d: manifest status %q", i, m.Status)
+		}
+	}
+}
+
+// A signal in the first milliseconds, before any call, still leaves an
+// interrupted manifest.
+func TestGenerateEarlySIGINT(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts child processes")
+	}
+	bin := ensinstructBinary(t)
+	dir := t.TempDir()
+	srv := fakeModels(t, 20*time.Millisecond)
+	cfg := fakeConfig(t, dir, srv.URL, 2)
+	seedsFile := writeTestSeeds(t, dir)
+	handled := 0
+	for i, delay := range []time.Duration{5, 10, 15, 20, 30, 50} {
+		runDir := filepath.Join(dir, fmt.Sprintf("run%d", i))
+		cmd, stderr := startGenerate(t, bin, "generate", "-c", cfg, "--seeds", seedsFile, "-n", "400", "--run-dir", runDir)
+		time.Sleep(delay * time.Millisecond)
+		cmd.Process.Signal(os.Interrupt)
+		err := cmd.Wait()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && !ee.Exited() {
+			// Killed by the signal itself: it came before the program
+			// installed its handler (the runtime was still starting).
+			t.Logf("signal after %v arrived before the handler", delay*time.Millisecond)
+			continue
+		}
+		handled++
+		if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+			t.Fatalf("signal after %v: %v, want exit status 130\n%s", delay*time.Millisecond, err, stderr)
+		}
+		m := readManifest(t, filepath.Join(runDir, "manifest.json"))
+		if m.Status != pipeline.StatusInterrupted {
+			t.Errorf("signal after %v: manifest status %q", delay*time.Millisecond, m.Status)
+		}
+	}
+	if handled < 3 {
+		t.Errorf("only %d of 6 early signals reached the program", handled)
+	}
+}

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -23,15 +25,42 @@ type app struct {
 	getenv func(string) string
 }
 
+// forceAfter is how long after the first signal a second one forces the
+// process to exit. Tools such as timeout(1) send SIGTERM twice within a
+// few milliseconds; only a user pressing Ctrl-C again means "now".
+const forceAfter = time.Second
+
 // run is the whole program: it parses args, runs the command under a context
-// that SIGINT and SIGTERM cancel, reports the error on stderr and returns the
-// exit code.
+// that SIGINT and SIGTERM cancel (both stop gracefully: the records so far
+// are flushed, the summary printed and the manifest written), reports the
+// error on stderr and returns the exit code. A second signal at least
+// forceAfter after the first exits at once with status 130.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	// After the first signal, restore the default behaviour: a second
-	// Ctrl-C kills a command that is slow to wind down.
-	context.AfterFunc(ctx, stop)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		var first time.Time
+		for {
+			select {
+			case <-sigs:
+				if first.IsZero() {
+					first = time.Now()
+					cancel()
+				} else if time.Since(first) >= forceAfter {
+					fmt.Fprintln(stderr, "ensinstruct: second signal: exiting now")
+					os.Exit(exitInterrupted)
+				}
+			case <-done:
+				return
+			}
+		}
+	})
+	defer func() { close(done); wg.Wait() }()
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
 	return a.execute(ctx, args)
 }
@@ -73,13 +102,17 @@ func (a *app) execute(ctx context.Context, args []string) int {
 		}
 	}
 	var se *silentError
+	code := exitCode(ctx, err)
+	if code == exitInterrupted && errors.Is(err, context.Canceled) && err.Error() == context.Canceled.Error() {
+		err = errors.New("interrupted") // not a stray "context canceled"
+	}
 	if err != nil && !errors.As(err, &se) {
 		fmt.Fprintf(a.stderr, "ensinstruct: %v\n", err)
 		if !started && cmd != nil {
 			fmt.Fprintf(a.stderr, "Run '%s -h' for usage.\n", cmd.CommandPath())
 		}
 	}
-	return exitCode(ctx, err)
+	return code
 }
 
 func (a *app) rootCmd() *cobra.Command {
