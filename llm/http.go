@@ -68,26 +68,37 @@ func (d drainOnClose) Close() error {
 }
 
 // expandHeaders returns the configured headers with $NAME and ${NAME}
-// references expanded through getenv. A referenced variable that is unset is
-// an error naming it; the value itself is never part of an error.
-func expandHeaders(h map[string]string, getenv func(string) string) (map[string]string, error) {
+// references expanded through getenv, and the values that came from the
+// environment (secrets: they are redacted wherever a server echoes them).
+// A referenced variable that is unset is an error naming it; the value
+// itself is never part of an error.
+func expandHeaders(h map[string]string, getenv func(string) string) (map[string]string, []string, error) {
 	if len(h) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	out := make(map[string]string, len(h))
+	var secrets []string
 	for k, v := range h {
 		var missing string
+		expanded := false
 		val := os.Expand(v, func(name string) string {
+			expanded = true
 			s := getenv(name)
 			if s == "" && missing == "" {
 				missing = name
 			}
+			if s != "" {
+				secrets = append(secrets, s)
+			}
 			return s
 		})
 		if missing != "" {
-			return nil, FieldErrorf([]string{"headers", k}, "environment variable %s is not set", missing)
+			return nil, nil, FieldErrorf([]string{"headers", k}, "environment variable %s is not set", missing)
 		}
 		out[k] = strings.TrimSpace(val)
+		if expanded {
+			secrets = append(secrets, out[k])
+		}
 	}
-	return out, nil
+	return out, secrets, nil
 }

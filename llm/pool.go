@@ -46,6 +46,8 @@ type member struct {
 	// missingKey names the unset API key variable of a model that needs
 	// one; its calls fail with ErrAuth.
 	missingKey string
+	// redact removes the model's secrets from what its server sends back.
+	redact *redactor
 }
 
 // ModelInfo describes a model of the pool, with the defaults applied.
@@ -235,7 +237,7 @@ func NewPool(cfg Config, opts ...Option) (*Pool, error) {
 			m.backend = b
 			continue
 		}
-		hdr, err := expandHeaders(mc.Headers, o.getenv)
+		hdr, secrets, err := expandHeaders(mc.Headers, o.getenv)
 		if err != nil {
 			return nil, underModel(m.info.Name, err)
 		}
@@ -246,6 +248,7 @@ func NewPool(cfg Config, opts ...Option) (*Pool, error) {
 			key = o.getenv(mc.APIKeyEnv)
 			if key == "" && !isLocalHost(mc.Endpoint) {
 				m.missingKey = mc.APIKeyEnv
+				m.redact = newRedactor(secrets...)
 				m.backend = missingKey{backend: mc.Backend, endpoint: m.info.Endpoint, model: mc.Model, env: mc.APIKeyEnv}
 				continue
 			}
@@ -255,6 +258,7 @@ func NewPool(cfg Config, opts ...Option) (*Pool, error) {
 			return nil, fmt.Errorf("models.%s: %w", m.info.Name, err)
 		}
 		m.backend = b
+		m.redact = newRedactor(append(secrets, key)...)
 		m.dial = true
 	}
 	return p, nil
@@ -500,6 +504,7 @@ func (p *Pool) attempt(ctx context.Context, m *member, req Request) (Response, e
 	actx, cancel := context.WithTimeout(ctx, m.ep.cfg.Timeout)
 	defer cancel()
 	resp, err := m.backend.Generate(actx, req)
+	err = m.redact.scrub(err)
 	if err != nil && ctx.Err() == nil && actx.Err() == context.DeadlineExceeded && !errors.Is(err, ErrTimeout) {
 		err = &callError{m.info.Backend, m.info.Endpoint, m.info.Model, ErrTimeout,
 			fmt.Errorf("no reply within %v", m.ep.cfg.Timeout)}
