@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/ensinstruct/ensinstruct/internal/testdata"
+	"github.com/ensinstruct/ensinstruct/llm"
 	"github.com/ensinstruct/ensinstruct/pipeline"
 )
 
@@ -29,5 +30,31 @@ func TestExampleConfig(t *testing.T) {
 	}
 	if *c.Filters.NoveltyThreshold != pipeline.DefaultNoveltyThreshold || *c.Filters.Consensus.MinAgreement != 0.01 {
 		t.Errorf("filter defaults differ: %+v", c.Filters)
+	}
+}
+
+// docs/example.yaml runs as shipped: it describes a job whose pool builds
+// with nothing but the API key in the environment.
+func TestExampleConfigRuns(t *testing.T) {
+	c, err := Load(testdata.Root(t)+"/../docs/example.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := c.Job()
+	if err != nil {
+		t.Fatal(err)
+	}
+	getenv := func(k string) string {
+		if k == "OPENAI_API_KEY" {
+			return "sk-test"
+		}
+		return ""
+	}
+	pool, err := llm.NewPool(j.Pool, llm.WithGetenv(getenv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.MissingKeys(); err != nil {
+		t.Error(err)
 	}
 }

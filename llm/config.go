@@ -36,6 +36,10 @@ const (
 	// DefaultOpenAITimeout bounds one call to a hosted model.
 	DefaultOpenAITimeout = 2 * time.Minute
 
+	// DefaultOllamaMaxContext caps the context window an Ollama request
+	// asks for when the model sets no max_context.
+	DefaultOllamaMaxContext = 32768
+
 	// DefaultMaxAttempts is the number of tries per call, the first included.
 	DefaultMaxAttempts = 6
 	// DefaultInitialBackoff is the wait before the first retry; it doubles
@@ -96,6 +100,11 @@ type ModelConfig struct {
 	// KeepAlive is how long Ollama keeps the model loaded after a request
 	// (ollama only; negative = forever, unset = the server's default).
 	KeepAlive *time.Duration `yaml:"keep_alive,omitempty" json:"keep_alive,omitempty"`
+	// MaxContext caps the context window (num_ctx) sent with each request
+	// (ollama only; default 32768). Unless options set num_ctx, every
+	// request asks for a window that holds its whole prompt and reply (see
+	// Ollama), so that the server never cuts the start of a prompt.
+	MaxContext int `yaml:"max_context,omitempty" json:"max_context,omitempty"`
 	// Price is the cost per million tokens, for accounting.
 	Price Price `yaml:"price,omitempty" json:"price,omitempty"`
 }

@@ -211,3 +211,39 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// A prompt longer than Ollama's default window (2048 tokens) reaches the
+// model whole: the request asks for a window that holds it, and the
+// server's prompt_eval_count equals that of a run with a window far too
+// large to cut anything. With the default window the same prompt is cut,
+// and the response says so.
+func TestLiveOllamaContextHoldsLongPrompts(t *testing.T) {
+	base := liveOllama(t)
+	prompt := strings.Repeat("the little cat sat on a warm mat and looked at the big red ball that rolled away under the old wooden table near the door ", 45)
+	req := Request{Prompt: prompt, MaxTokens: 4}
+	gen := func(opts map[string]any) Response {
+		t.Helper()
+		o, err := NewOllama(ModelConfig{Model: "tiny", Endpoint: base, Options: opts}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := o.Generate(liveCtx(t), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	whole := gen(map[string]any{"num_thread": 1, "num_ctx": 8192})
+	if whole.PromptTokens <= 2048 || whole.Truncated {
+		t.Fatalf("reference: %d prompt tokens (truncated %v), want more than 2048", whole.PromptTokens, whole.Truncated)
+	}
+	auto := gen(map[string]any{"num_thread": 1})
+	if auto.PromptTokens != whole.PromptTokens || auto.Truncated {
+		t.Errorf("sized window: %d prompt tokens (truncated %v), want all %d", auto.PromptTokens, auto.Truncated, whole.PromptTokens)
+	}
+	cut := gen(map[string]any{"num_thread": 1, "num_ctx": 2048})
+	if cut.PromptTokens >= whole.PromptTokens || !cut.Truncated {
+		t.Errorf("default window: %d prompt tokens (truncated %v), want fewer than %d, flagged", cut.PromptTokens, cut.Truncated, whole.PromptTokens)
+	}
+	t.Logf("%d bytes: %d tokens whole, %d with num_ctx 2048", len(prompt), whole.PromptTokens, cut.PromptTokens)
+}

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ollama/ollama/api"
@@ -32,7 +33,25 @@ type Ollama struct {
 	header    http.Header
 	options   map[string]any
 	keepAlive *api.Duration
+	// maxCtx caps the context window asked for; ctx is the largest asked
+	// so far (the window never shrinks, so that the server does not
+	// reload the model for every other request). Both are 0 when the
+	// options fix num_ctx.
+	maxCtx int
+	ctx    atomic.Int64
 }
+
+// Context sizing. A request asks for a window of
+// nextPow2(promptBytes/bytesPerToken + max_tokens + ctxSlack) tokens, at
+// least minCtx, at most the model's max_context. bytesPerToken is
+// conservative: English BPE tokenizers spend about 4 bytes a token,
+// SentencePiece ones 3 to 4, and the small vocabularies of tiny models
+// about 2.3 (measured on our instruction prompts).
+const (
+	bytesPerToken = 2
+	ctxSlack      = 64
+	minCtx        = 2048
+)
 
 // NewOllama returns the Ollama model mc describes. mc.Endpoint defaults to
 // http://localhost:11434 (the Pool resolves OLLAMA_HOST before calling
@@ -67,6 +86,12 @@ func NewOllama(mc ModelConfig, client *http.Client) (*Ollama, error) {
 	if mc.KeepAlive != nil {
 		o.keepAlive = &api.Duration{Duration: *mc.KeepAlive}
 	}
+	if _, fixed := mc.Options["num_ctx"]; !fixed {
+		o.maxCtx = mc.MaxContext
+		if o.maxCtx == 0 {
+			o.maxCtx = DefaultOllamaMaxContext
+		}
+	}
 	return o, nil
 }
 
@@ -92,7 +117,8 @@ func (o *Ollama) Generate(ctx context.Context, req Request) (Response, error) {
 	if err := req.validate(); err != nil {
 		return Response{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
-	path, body, err := o.encode(req)
+	numCtx := o.contextFor(req)
+	path, body, err := o.encode(req, numCtx)
 	if err != nil {
 		return Response{}, fmt.Errorf("%w: encoding the request: %w", ErrBadRequest, err)
 	}
@@ -123,13 +149,64 @@ func (o *Ollama) Generate(ctx context.Context, req Request) (Response, error) {
 		return Response{}, err
 	}
 	out.Latency = time.Since(start)
+	out.Truncated = truncated(out.PromptTokens, numCtx)
 	return out, nil
 }
 
+// contextFor returns the num_ctx to send with req: 0 when the options fix
+// it, else a window that holds the whole prompt and reply (see the
+// constants above), never smaller than one asked for before.
+func (o *Ollama) contextFor(req Request) int {
+	if o.maxCtx == 0 {
+		switch n := o.options["num_ctx"].(type) {
+		case int:
+			return n
+		case int64:
+			return int(n)
+		case float64:
+			return int(n)
+		}
+		return 0
+	}
+	n := len(req.Prompt)
+	for _, m := range req.Messages {
+		n += len(m.Content) + 16
+	}
+	need := max(n/bytesPerToken+req.MaxTokens+ctxSlack, minCtx)
+	c := minCtx
+	for c < need {
+		c *= 2
+	}
+	c = min(c, o.maxCtx)
+	for {
+		cur := o.ctx.Load()
+		if int64(c) <= cur {
+			return int(cur)
+		}
+		if o.ctx.CompareAndSwap(cur, int64(c)) {
+			return c
+		}
+	}
+}
+
+// truncated reports whether a prompt of n evaluated tokens was cut to a
+// window of numCtx: Ollama keeps either the whole window (up to 0.6) or
+// half of it plus a few tokens (later versions) of a prompt that does not
+// fit, and says nothing.
+func truncated(n, numCtx int) bool {
+	if n == 0 || numCtx == 0 {
+		return false
+	}
+	return n >= numCtx-1 || (n >= numCtx/2 && n <= numCtx/2+4)
+}
+
 // encode builds the request body and picks the API path.
-func (o *Ollama) encode(req Request) (string, []byte, error) {
-	opts := make(map[string]any, len(o.options)+6)
+func (o *Ollama) encode(req Request, numCtx int) (string, []byte, error) {
+	opts := make(map[string]any, len(o.options)+7)
 	maps.Copy(opts, o.options)
+	if numCtx > 0 && o.maxCtx > 0 {
+		opts["num_ctx"] = numCtx
+	}
 	opts["temperature"] = req.Temperature
 	if req.TopP > 0 {
 		opts["top_p"] = req.TopP

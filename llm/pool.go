@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -48,6 +49,9 @@ type member struct {
 	missingKey string
 	// redact removes the model's secrets from what its server sends back.
 	redact *redactor
+	// warnedTruncated is set once the model's first truncated prompt was
+	// reported.
+	warnedTruncated atomic.Bool
 }
 
 // ModelInfo describes a model of the pool, with the defaults applied.
@@ -468,6 +472,10 @@ func (p *Pool) call(ctx context.Context, m *member, req Request) (Response, erro
 				ep.chargeTokens(extra, p.now())
 			}
 			m.stats.success(resp)
+			if resp.Truncated && !m.warnedTruncated.Swap(true) {
+				p.log.Warn("the server cut a prompt to fit its context window; raise the model's max_context (or options.num_ctx)",
+					"model", m.info.Name, "prompt_tokens", resp.PromptTokens)
+			}
 			return resp, nil
 		}
 		if ctx.Err() != nil {

@@ -33,6 +33,9 @@ type ModelStats struct {
 	Errors map[string]int64 `json:"errors,omitempty"`
 	// CacheErrors counts responses that could not be stored in the cache.
 	CacheErrors int64 `json:"cache_errors,omitempty"`
+	// Truncated counts served responses whose prompt the server cut to
+	// fit its context window (Response.Truncated).
+	Truncated int64 `json:"truncated,omitempty"`
 	// PromptTokens and CompletionTokens sum the backend's token counts.
 	PromptTokens     int64 `json:"prompt_tokens"`
 	CompletionTokens int64 `json:"completion_tokens"`
@@ -121,6 +124,9 @@ func (r *recorder) attemptFailed(kind string) {
 func (r *recorder) success(resp Response) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if resp.Truncated {
+		r.s.Truncated++
+	}
 	r.s.PromptTokens += int64(resp.PromptTokens)
 	r.s.CompletionTokens += int64(resp.CompletionTokens)
 	r.s.CostUSD += (float64(resp.PromptTokens)*r.price.PromptPerMillion +

@@ -94,6 +94,10 @@ type Response struct {
 	// Cached is true when the response was served from the response cache.
 	// It is not stored in the cache.
 	Cached bool `json:"-"`
+	// Truncated is true when the server reports fewer prompt tokens than
+	// it was sent: it cut the prompt to fit its context window (Ollama
+	// does so silently).
+	Truncated bool `json:"truncated,omitempty"`
 }
 
 // Model is one backend call: it sends req once, with no retries, limits or

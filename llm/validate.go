@@ -150,11 +150,17 @@ func (mc ModelConfig) validate(path []string) []error {
 		if mc.KeepAlive != nil && !spec.ollamaOptions {
 			bad("keep_alive", "only the %s backend takes keep_alive", ollamaOnly)
 		}
+		if mc.MaxContext != 0 && !spec.ollamaOptions {
+			bad("max_context", "only the %s backend takes max_context", ollamaOnly)
+		}
 	}
 	for k := range mc.Headers {
 		if k == "" || strings.ContainsAny(k, " \t\r\n:") {
 			bad("headers", "invalid header name %q", k)
 		}
+	}
+	if mc.MaxContext < 0 {
+		bad("max_context", "must not be negative")
 	}
 	if mc.Price.PromptPerMillion < 0 || mc.Price.CompletionPerMillion < 0 {
 		bad("price", "must not be negative")
