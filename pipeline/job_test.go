@@ -1,7 +1,9 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -193,5 +195,36 @@ func TestRunStopsAtRequestBudget(t *testing.T) {
 				t.Errorf("max_requests %d, type %s: stop %q", limit, typ, c.Stop)
 			}
 		}
+	}
+}
+
+// Whatever call fails, what a failed run wrote is a prefix of what the
+// uninterrupted run writes: a type that fails never lets the other type's
+// records overtake its own.
+func TestFailedRunWritesAPrefix(t *testing.T) {
+	ref, _, err := runToBytes(t, newFakeExec(1, 0), testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := newFakeExec(1, 0)
+	if _, _, err := runToBytes(t, total, testOptions()); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	failures := 0
+	for i := range 60 {
+		exec := newFakeExec(uint64(i), 300*time.Microsecond)
+		exec.failAt = 1 + rng.Int64N(total.calls.Load())
+		out, _, err := runToBytes(t, exec, testOptions())
+		if err == nil {
+			continue // the failing call was one the run no longer needed
+		}
+		failures++
+		if !bytes.HasPrefix(ref, out) {
+			t.Fatalf("call %d failed: the output is not a prefix of the full run's\nfull:\n%s\ngot:\n%s", exec.failAt, ref, out)
+		}
+	}
+	if failures < 30 {
+		t.Errorf("only %d of 60 runs failed", failures)
 	}
 }

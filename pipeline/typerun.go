@@ -134,8 +134,17 @@ type outcome struct {
 	rej        output.Rejected
 }
 
-func (t *typeRun) run(ctx context.Context, out chan<- emitted) error {
-	defer close(out)
+// run runs the type's pipeline. It closes out only when the type has
+// finished on its own (target, stall, budget): the merge takes a closed
+// stream for a finished type and goes on with the other one, which for a
+// type that failed or was cancelled would write records ahead of their
+// turn. A failed run's output must be a prefix of the uninterrupted one.
+func (t *typeRun) run(ctx context.Context, out chan<- emitted) (err error) {
+	defer func() {
+		if err == nil && ctx.Err() == nil {
+			close(out)
+		}
+	}()
 	if t.target <= 0 {
 		t.finish(StopTarget)
 		return nil
