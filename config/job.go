@@ -22,8 +22,9 @@ const DefaultN = 100
 // names loaded (the seed file, the --exclude datasets), so that bad input
 // fails before any model is called. It sets neither the output writer for
 // stdout nor anything of the process (environment, logger, version).
-// Errors caused by the file wrap *pipeline.InputError; the pipeline
-// validates the method's settings when the job starts.
+// Errors caused by the file are an *pipeline.InputError holding
+// *llm.FieldError values (File.Locate points them at their lines); the
+// pipeline validates the method's settings when the job starts.
 func (f *File) Job() (pipeline.Job, error) {
 	var j pipeline.Job
 	j.Pool = f.Pool
@@ -53,7 +54,7 @@ func (f *File) Job() (pipeline.Job, error) {
 	if j.Options.Exclude, err = ExcludeInstructions(f.Exclude); err != nil {
 		var ie *pipeline.InputError
 		if errors.As(err, &ie) {
-			return j, f.Locate(&pipeline.InputError{Err: llm.FieldErrorf([]string{"exclude"}, "%v", ie.Err)}, nil)
+			return j, &pipeline.InputError{Err: llm.FieldErrorf([]string{"exclude"}, "%v", ie.Err)}
 		}
 		return j, err
 	}
@@ -132,9 +133,10 @@ func (f *File) method(opts *pipeline.Options) error {
 	return nil
 }
 
-// inputErr is an input error about the field at the dotted path.
+// inputErr is an input error about the field at the dotted path; the
+// caller locates it (File.Locate).
 func (f *File) inputErr(path, format string, args ...any) error {
-	return f.Locate(&pipeline.InputError{Err: fieldErr(path, format, args...)}, nil)
+	return &pipeline.InputError{Err: fieldErr(path, format, args...)}
 }
 
 // LoadSeeds loads a seed file, or the embedded set when path is "", and
@@ -156,6 +158,9 @@ func LoadSeeds(path string) (tasks []seeds.Task, source, sha string, err error) 
 	var ve *seeds.ValidationError
 	switch {
 	case errors.As(err, &ve):
+		if len(ve.Problems) == 1 {
+			return nil, "", "", &pipeline.InputError{Err: fmt.Errorf("invalid seed file: %w", err)}
+		}
 		return nil, "", "", &pipeline.InputError{Err: fmt.Errorf("invalid seed file (%d problems):\n%w", len(ve.Problems), err)}
 	case err != nil:
 		return nil, "", "", &pipeline.InputError{Err: err}

@@ -1,6 +1,7 @@
 package llm
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -36,6 +37,10 @@ type backendSpec struct {
 	// build returns the client; key is the API key read from keyEnv ("" if
 	// the backend takes none).
 	build func(mc ModelConfig, client *http.Client, key string) (Model, error)
+	// probe, when set, asks the server whether it has the model, for the
+	// preflight: it returns an error matching ErrModelNotFound when the
+	// server says no, and nil when it says yes or cannot tell.
+	probe func(ctx context.Context, client *http.Client, endpoint string, header http.Header, model string) error
 	// startHint says how to start an unreachable server ("" for none).
 	startHint string
 	// missingModelHint says how to get a model the server lacks.
@@ -65,6 +70,7 @@ var backendTable = [...]backendSpec{
 		build: func(mc ModelConfig, client *http.Client, _ string) (Model, error) {
 			return NewOllama(mc, client)
 		},
+		probe:     probeOllama,
 		startHint: "start it with `ollama serve`",
 		missingModelHint: func(endpoint, model string) string {
 			return fmt.Sprintf("pull it with `OLLAMA_HOST=%s ollama pull %s`", endpoint, model)

@@ -196,7 +196,11 @@ func (j Job) Start(ctx context.Context) (*Run, error) {
 		if timeout == 0 {
 			timeout = 5 * time.Second
 		}
-		if err := check.CheckReachable(ctx, timeout); err != nil {
+		err := check.CheckReachable(ctx, timeout)
+		if err == nil {
+			err = check.CheckModels(ctx, timeout)
+		}
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil, r.abandon(ctx.Err())
 			}

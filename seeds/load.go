@@ -79,6 +79,12 @@ func Load(r io.Reader, name string) ([]Task, error) {
 		if len(line) == 0 {
 			continue
 		}
+		if len(tasks) == 0 && len(problems) == 0 && line[0] == '[' {
+			// A JSON array, on one line or pretty-printed: one problem,
+			// not one per line.
+			return nil, &ValidationError{Problems: []Problem{{name, lineNo, "",
+				"the file is a JSON array; a seed file is JSONL, one JSON object per line (convert it with: jq -c '.[]' " + name + ")"}}}
+		}
 		t, ps := parseLine(line, name, lineNo)
 		if len(ps) > 0 {
 			problems = append(problems, ps...)

@@ -270,6 +270,11 @@ func (a *app) filter(ctx context.Context, o filterFlags, args []string) (err err
 		}
 		return err
 	}
+	if st.Read == 0 && st.Invalid > 0 {
+		// Every line was skipped: not a dataset in a format we read.
+		a.filterReport(st, pool, opts)
+		return badInput(fmt.Errorf("0 of %d lines valid: the input is not a JSONL dataset in alpaca, openai or sharegpt form", st.Invalid))
+	}
 	if err := w.Flush(); err != nil {
 		return fmt.Errorf("writing output: %w", err)
 	}
@@ -474,6 +479,10 @@ func (a *app) filterError(err error, st curate.Stats, o filterFlags) error {
 		}
 		return badInput(err)
 	case errors.Is(err, output.ErrInvalidLine):
+		var le *output.LineError
+		if errors.As(err, &le) && le.Line == 1 && st.Read == 0 && strings.HasPrefix(le.Msg, "invalid JSON") {
+			return badInput(fmt.Errorf("%w (is %s a JSONL dataset? want one JSON object per line, in alpaca, openai or sharegpt form)", err, le.File))
+		}
 		return badInput(fmt.Errorf("%w (--skip-invalid skips malformed lines)", err))
 	}
 	return err

@@ -3,10 +3,12 @@ package main
 import (
 	"flag"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/ensinstruct/ensinstruct/internal/testenv"
+	"github.com/ensinstruct/ensinstruct/llm/llmtest"
 
 	"github.com/ensinstruct/ensinstruct/internal/testdata"
 
@@ -30,6 +32,8 @@ func TestMain(m *testing.M) {
 //     answering the pipeline's prompts (pipelinetest.Reply) for the rest of
 //     the script and sets $FAKE to its URL.
 func TestScripts(t *testing.T) {
+	// fakeServers maps a running script to its fake model server.
+	var fakeServers sync.Map
 	shared := testdata.Root(t)
 	ollama, requireOllama := testenv.OllamaAddr()
 	if ollama == "" && requireOllama {
@@ -59,6 +63,15 @@ func TestScripts(t *testing.T) {
 				srv := newFakeModelServer(latency)
 				ts.Defer(srv.Close)
 				ts.Setenv("FAKE", srv.URL)
+				fakeServers.Store(ts, srv)
+				ts.Defer(func() { fakeServers.Delete(ts) })
+			},
+			"fakemissing": func(ts *testscript.TestScript, neg bool, args []string) {
+				v, ok := fakeServers.Load(ts)
+				if neg || !ok {
+					ts.Fatalf("usage: fakemissing MODEL... (after fakemodels)")
+				}
+				v.(*llmtest.Server).SetMissing(args...)
 			},
 		},
 		Condition: func(cond string) (bool, error) {

@@ -131,6 +131,8 @@ Data goes to stdout, diagnostics to stderr. Exit codes: 0 ok, 1 failure,
 		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return badInput(err) })
+	root.Version = buildVersion()
+	root.SetVersionTemplate(versionLine() + "\n")
 	root.AddCommand(
 		a.generateCmd(),
 		a.filterCmd(),

@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -60,10 +61,11 @@ type Server struct {
 	maxInFlight atomic.Int64
 	served      atomic.Int64
 
-	mu     sync.Mutex
-	count  map[string]int // request digest → replies completed
-	log    []Served
-	header http.Header // the last request's headers
+	mu      sync.Mutex
+	count   map[string]int // request digest → replies completed
+	log     []Served
+	header  http.Header // the last request's headers
+	missing map[string]bool
 }
 
 // LastHeader returns the headers of the last request received.
@@ -92,8 +94,47 @@ func NewServer(reply func(Call) string) *Server {
 	mux.HandleFunc("GET /api/version", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte(`{"version":"0.0.0-llmtest"}`))
 	})
+	mux.HandleFunc("POST /api/show", s.show)
 	s.Server = httptest.NewServer(mux)
 	return s
+}
+
+// SetMissing makes the server answer every request for the named models
+// as Ollama does for a model it does not have: 404, "model not found".
+func (s *Server) SetMissing(models ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.missing = map[string]bool{}
+	for _, m := range models {
+		s.missing[m] = true
+	}
+}
+
+func (s *Server) isMissing(model string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.missing[model]
+}
+
+// show answers Ollama's /api/show: every model exists, with a plain
+// completion template, unless SetMissing says otherwise.
+func (s *Server) show(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Model string `json:"model"`
+		Name  string `json:"name"`
+	}
+	json.NewDecoder(r.Body).Decode(&req)
+	name := req.Model
+	if name == "" {
+		name = req.Name
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if s.isMissing(name) {
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprintf(w, `{"error":"model '%s' not found"}`, name)
+		return
+	}
+	w.Write([]byte(`{"template":"{{ .Prompt }}","details":{"family":"llmtest"},"model_info":{}}`))
 }
 
 // SetLatency makes every reply take d (default 0).
@@ -174,6 +215,11 @@ func (s *Server) ollama(w http.ResponseWriter, r *http.Request) {
 	}
 	body, ok := s.readJSON(w, r, &req)
 	if !ok {
+		return
+	}
+	if s.isMissing(req.Model) {
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprintf(w, `{"error":"model '%s' not found, try pulling it first"}`, req.Model)
 		return
 	}
 	c := Call{Model: req.Model, Prompt: req.Prompt, Messages: req.Messages}
