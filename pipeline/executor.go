@@ -66,14 +66,15 @@ type Gate struct {
 	limits Limits
 
 	mu       sync.Mutex
-	requests int64   // calls started that were not cache hits
-	spent    float64 // cost of the calls that returned
-	reserved float64 // worst cost of the calls in flight
+	requests int64         // calls started that were not cache hits
+	spent    float64       // cost of the calls that returned
+	reserved float64       // worst cost of the calls in flight
+	released chan struct{} // closed (and replaced) when a reservation ends
 }
 
 // NewGate returns a Gate over exec with the models' prices.
 func NewGate(exec Executor, models []llm.ModelInfo, limits Limits) *Gate {
-	g := &Gate{exec: exec, limits: limits, prices: make(map[string]llm.Price, len(models))}
+	g := &Gate{exec: exec, limits: limits, prices: make(map[string]llm.Price, len(models)), released: make(chan struct{})}
 	g.cached, _ = exec.(CacheChecker)
 	for _, m := range models {
 		g.prices[m.Name] = m.Price
@@ -82,20 +83,36 @@ func NewGate(exec Executor, models []llm.ModelInfo, limits Limits) *Gate {
 }
 
 // Do starts the call if the limits allow it, or returns an error matching
-// ErrBudget at once.
+// ErrBudget. A call whose worst cost does not fit next to the
+// reservations of the calls in flight waits for them to return (they
+// usually cost less than their worst case); it is refused only when it
+// could not fit even with nothing in flight.
 func (g *Gate) Do(ctx context.Context, model string, req llm.Request, sample int) (llm.Response, error) {
 	if g.cached != nil && g.cached.Cached(model, req, sample) {
 		return g.exec.Do(ctx, model, req, sample)
 	}
 	worst := g.cost(model, worstPromptTokens(req), worstCompletionTokens(req))
-	g.mu.Lock()
-	if g.limits.MaxRequests > 0 && g.requests >= g.limits.MaxRequests {
+	for {
+		g.mu.Lock()
+		if g.limits.MaxRequests > 0 && g.requests >= g.limits.MaxRequests {
+			g.mu.Unlock()
+			return llm.Response{}, ErrBudget
+		}
+		max := g.limits.MaxCostUSD
+		if max <= 0 || g.spent+g.reserved+worst <= max {
+			break // still locked
+		}
+		if g.spent+worst > max {
+			g.mu.Unlock()
+			return llm.Response{}, ErrBudget
+		}
+		wait := g.released
 		g.mu.Unlock()
-		return llm.Response{}, ErrBudget
-	}
-	if g.limits.MaxCostUSD > 0 && g.spent+g.reserved+worst > g.limits.MaxCostUSD {
-		g.mu.Unlock()
-		return llm.Response{}, ErrBudget
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return llm.Response{}, ctx.Err()
+		}
 	}
 	g.requests++
 	g.reserved += worst
@@ -111,16 +128,19 @@ func (g *Gate) Do(ctx context.Context, model string, req llm.Request, sample int
 	case err == nil:
 		g.spent += g.cost(model, resp.PromptTokens, resp.CompletionTokens)
 	}
+	close(g.released)
+	g.released = make(chan struct{})
 	g.mu.Unlock()
 	return resp, err
 }
 
-// Exhausted reports whether the limits leave room for no further call.
+// Exhausted reports whether the limits leave room for no further call:
+// every request is spent, or the money is.
 func (g *Gate) Exhausted() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return (g.limits.MaxRequests > 0 && g.requests >= g.limits.MaxRequests) ||
-		(g.limits.MaxCostUSD > 0 && g.spent+g.reserved >= g.limits.MaxCostUSD)
+		(g.limits.MaxCostUSD > 0 && g.spent >= g.limits.MaxCostUSD)
 }
 
 // Spent returns the requests started and the cost of those that returned.

@@ -671,3 +671,51 @@ func TestGenerateEarlySIGINT(t *testing.T) {
 		t.Errorf("only %d of 6 early signals reached the program", handled)
 	}
 }
+
+// Budgets are caps: the server never serves more calls than
+// --max-requests, and the run never spends more than --max-cost (each
+// call's worst case is reserved before it starts). Both stop cleanly.
+func TestGenerateBudgetsAreCaps(t *testing.T) {
+	dir := t.TempDir()
+	seedsFile := writeTestSeeds(t, dir)
+	for _, limit := range []int{1, 3, 10, 25} {
+		srv := fakeModels(t, 0)
+		cfg := fakeConfig(t, t.TempDir(), srv.URL, 4)
+		_, stderr, code := runCLI(t, "generate", "-c", cfg, "--seeds", seedsFile, "--run-dir", filepath.Join(dir, fmt.Sprint("r", limit)),
+			"--max-requests", fmt.Sprint(limit))
+		if code != 0 {
+			t.Fatalf("--max-requests %d: exit %d\n%s", limit, code, stderr)
+		}
+		if got := srv.Served(); got != int64(limit) {
+			t.Errorf("--max-requests %d: the server served %d calls", limit, got)
+		}
+		m := readManifest(t, filepath.Join(dir, fmt.Sprint("r", limit), "manifest.json"))
+		if m.Status != pipeline.StatusBudget {
+			t.Errorf("--max-requests %d: status %q", limit, m.Status)
+		}
+	}
+	// Prices: gen and e1 cost $1 per million prompt and $3 per million
+	// completion tokens (the fake reports a token per 4 bytes).
+	for _, limit := range []float64{0.001, 0.01, 0.05} {
+		srv := fakeModels(t, 0)
+		cfgDir := t.TempDir()
+		cfg := fakeConfig(t, cfgDir, srv.URL, 4)
+		b, _ := os.ReadFile(cfg)
+		priced := strings.ReplaceAll(string(b), "    roles: [", "    price: {prompt_per_million: 1, completion_per_million: 3}\n    roles: [")
+		if err := os.WriteFile(cfg, []byte(priced), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		runDir := filepath.Join(dir, fmt.Sprint("c", limit))
+		_, stderr, code := runCLI(t, "generate", "-c", cfg, "--seeds", seedsFile, "--run-dir", runDir, "-n", "400",
+			"--max-cost", fmt.Sprint(limit))
+		if code != 0 {
+			t.Fatalf("--max-cost %v: exit %d\n%s", limit, code, stderr)
+		}
+		m := readManifest(t, filepath.Join(runDir, "manifest.json"))
+		// $0.001 is less than one call's worst case: nothing starts.
+		if m.Totals.CostUSD > limit || (limit > 0.005) != (m.Totals.CostUSD > 0) || m.Status != pipeline.StatusBudget {
+			t.Errorf("--max-cost %v: spent %v, status %q", limit, m.Totals.CostUSD, m.Status)
+		}
+		t.Logf("--max-cost %v: %d calls, $%.5f", limit, srv.Served(), m.Totals.CostUSD)
+	}
+}
