@@ -369,6 +369,21 @@ func (p *Pool) unknown(name string) error {
 	return fmt.Errorf("%w: no model named %q in the pool (have %s)", ErrBadRequest, name, strings.Join(p.Models(""), ", "))
 }
 
+// Capacity returns the calls the models with role r can have in flight
+// at once: the sum of max_concurrent over the distinct endpoints that
+// serve them (r == "" counts every endpoint).
+func (p *Pool) Capacity(r Role) int {
+	seen := map[*endpoint]bool{}
+	n := 0
+	for _, m := range p.models {
+		if (r == "" || m.info.HasRole(r)) && !seen[m.ep] {
+			seen[m.ep] = true
+			n += m.ep.cfg.MaxConcurrent
+		}
+	}
+	return n
+}
+
 // Cache returns the pool's response cache, or nil.
 func (p *Pool) Cache() *Cache { return p.cache }
 

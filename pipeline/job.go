@@ -161,6 +161,16 @@ func (j Job) Start(ctx context.Context) (*Run, error) {
 	}
 	j.Options.Models = check.All()
 	j.Options.Logger = j.Logger
+	// The window follows the capacity of the endpoints that write
+	// instructions, so that a big endpoint's slots are never starved;
+	// it is resolved from the configuration (never from timing) before
+	// the identity is computed, since it decides later prompts.
+	if j.Options.Window == 0 {
+		j.Options.Window = max(DefaultWindow, check.Capacity(llm.RoleInstructions))
+	}
+	if j.Options.MaxPending == 0 {
+		j.Options.MaxPending = max(DefaultMaxPending, 2*j.Options.Window)
+	}
 	if err := j.Options.validate(); err != nil {
 		return nil, inputError(err)
 	}
@@ -395,6 +405,7 @@ func (r *Run) newManifest(status string, counts map[string]Counts, records int) 
 		Seeds:            ManifestSeeds{Source: r.job.SeedsSource, SHA256: r.job.SeedsSHA256, Tasks: len(r.opts.Seeds), TypeA: st.TypeA, TypeB: st.TypeB},
 		Models:           r.opts.Models,
 		NoveltyThreshold: r.opts.noveltyThreshold(),
+		Window:           r.opts.Window,
 		Limits:           r.job.Limits,
 		Output:           ManifestOutput{Path: r.job.Output.Path, Format: string(r.job.Output.Format), Meta: r.job.Output.Meta, Records: records},
 		RunDir:           r.runDir,

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"io"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -12,7 +13,9 @@ import (
 
 	"github.com/ensinstruct/ensinstruct/filter"
 	"github.com/ensinstruct/ensinstruct/llm"
+	"github.com/ensinstruct/ensinstruct/llm/llmtest"
 	"github.com/ensinstruct/ensinstruct/output"
+	"github.com/ensinstruct/ensinstruct/pipeline/pipelinetest"
 )
 
 // Spelling a default out changes nothing a run is identified by: the run
@@ -226,5 +229,61 @@ func TestFailedRunWritesAPrefix(t *testing.T) {
 	}
 	if failures < 30 {
 		t.Errorf("only %d of 60 runs failed", failures)
+	}
+}
+
+// startJob starts a Job against the fake model server with the endpoint's
+// max_concurrent set to c.
+func startJob(t *testing.T, url string, c int, mutate func(*Job)) *Run {
+	t.Helper()
+	models := llm.Models{}
+	for _, m := range testModels() {
+		models = append(models, llm.NamedModel{Name: m.Name, ModelConfig: llm.ModelConfig{
+			Backend: llm.BackendOllama, Model: m.Name, Endpoint: url, Roles: m.Roles, Style: m.Style}})
+	}
+	j := Job{
+		Options: testOptions(),
+		Pool:    llm.Config{Models: models, Endpoints: map[string]llm.EndpointConfig{url: {MaxConcurrent: c}}},
+		RunDir:  t.TempDir(),
+		Output:  Output{Writer: io.Discard},
+	}
+	j.Options.Window = 0
+	if mutate != nil {
+		mutate(&j)
+	}
+	r, err := j.Start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// The default window follows the capacity of the instruction endpoints,
+// resolved from the configuration before the identity: max_concurrent
+// changes the identity only where it changes the window.
+func TestJobWindowFollowsCapacity(t *testing.T) {
+	srv := llmtest.NewServer(func(c llmtest.Call) string {
+		return pipelinetest.Reply(pipelinetest.Request{Model: c.Model, Prompt: c.Prompt})
+	})
+	defer srv.Close()
+	ids := map[int]string{}
+	for _, c := range []int{2, 8, 16, 64, 256} {
+		r := startJob(t, srv.URL, c, nil)
+		want := max(DefaultWindow, c)
+		if r.opts.Window != want || r.opts.MaxPending != max(DefaultMaxPending, 2*want) {
+			t.Errorf("max_concurrent %d: window %d, max pending %d; want %d", c, r.opts.Window, r.opts.MaxPending, want)
+		}
+		ids[c] = r.ID()
+	}
+	if ids[2] != ids[8] || ids[8] != ids[16] {
+		t.Errorf("capacities under the default window changed the identity")
+	}
+	if ids[16] == ids[64] || ids[64] == ids[256] {
+		t.Errorf("a larger window kept the identity")
+	}
+	// An explicit window wins.
+	if r := startJob(t, srv.URL, 64, func(j *Job) { j.Options.Window = 5 }); r.opts.Window != 5 {
+		t.Errorf("explicit window: %d", r.opts.Window)
 	}
 }

@@ -33,6 +33,9 @@ type Manifest struct {
 	Models []llm.ModelInfo `json:"models"`
 	// NoveltyThreshold is the resolved threshold of the novelty check.
 	NoveltyThreshold float64 `json:"novelty_threshold"`
+	// Window is the resolved number of instruction requests in flight per
+	// type (it follows the capacity of the instruction endpoints).
+	Window int `json:"window"`
 	// Limits is the run's budget (absent: none).
 	Limits Limits                    `json:"limits"`
 	Output ManifestOutput            `json:"output"`

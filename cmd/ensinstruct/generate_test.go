@@ -573,9 +573,9 @@ func TestGenerateDefaultsKeepTheRun(t *testing.T) {
 	}
 	// The cache answered every call the output depends on; only calls
 	// started after the target was in sight (timing-dependent, at most a
-	// window per type) may be new.
+	// window per type, and the instances and votes they lead to) may be new.
 	m := readManifest(t, filepath.Join(dirs[0], "manifest.json"))
-	if m.Totals.CacheHits == 0 || m.Totals.Calls-m.Totals.CacheHits > 8 {
+	if m.Totals.CacheHits == 0 || m.Totals.Calls-m.Totals.CacheHits > 24 {
 		t.Errorf("second run: %d calls, %d from the cache", m.Totals.Calls, m.Totals.CacheHits)
 	}
 	// A value that does change the calls gets a run of its own.
