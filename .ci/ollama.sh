@@ -9,7 +9,8 @@
 #   2. starts `ollama serve` on $ADDR (loopback only) with its models in
 #      $TOOLS/ollama-models, unless something already answers there,
 #   3. creates the test models from testdata/models/stories260K.gguf:
-#      tiny, tiny-a, tiny-b, tiny-c (same weights, different PARAMETERs),
+#      tiny, tiny-a, tiny-b, tiny-c (same weights, different PARAMETERs) and
+#      tiny-chat (a chat template),
 #   4. prints `export ENSINSTRUCT_TEST_OLLAMA=$ADDR` on stdout.
 # Everything else goes to stderr.
 #
@@ -102,7 +103,8 @@ start_server() {
 }
 
 # create_model NAME PARAMETER-LINES...: (re)creates NAME when it is missing or
-# its Modelfile changed since it was last created here.
+# its Modelfile changed since it was last created here. An argument that
+# starts with TEMPLATE is written as a Modelfile line of its own.
 create_model() {
 	local name="$1"
 	shift
@@ -110,7 +112,12 @@ create_model() {
 	{
 		printf 'FROM %s\n' "$GGUF"
 		printf 'PARAMETER num_thread 1\n'
-		for p in "$@"; do printf 'PARAMETER %s\n' "$p"; done
+		for p in "$@"; do
+			case "$p" in
+			TEMPLATE*) printf '%s\n' "$p" ;;
+			*) printf 'PARAMETER %s\n' "$p" ;;
+			esac
+		done
 	} >"$modelfile.new"
 	local stamp="$MODELS_DIR/.ensinstruct-$name.Modelfile"
 	if cmp -s "$modelfile.new" "$stamp" &&
@@ -131,5 +138,7 @@ create_model tiny
 create_model tiny-a "temperature 0.2" "seed 1"
 create_model tiny-b "temperature 0.8" "seed 2" "top_k 20"
 create_model tiny-c "temperature 1.2" "seed 3" "top_p 0.9"
+# A chat-template model, for the automatic pool (chat style).
+create_model tiny-chat 'TEMPLATE """<|user|>{{ .Prompt }}<|assistant|>"""'""
 
 echo "export ENSINSTRUCT_TEST_OLLAMA=$ADDR"

@@ -48,6 +48,9 @@ type File struct {
 	Budget     pipeline.Limits `yaml:"budget"`
 	Generation Generation      `yaml:"generation"`
 	Filters    Filters         `yaml:"filters"`
+	// Pull has the Ollama servers pull the pool's models they lack before
+	// the run (and, when the file names no models, a suggested pool).
+	Pull bool `yaml:"pull"`
 	// Progress is how the command line shows a run: auto (a bar on a
 	// terminal, log lines otherwise), bar, log or none.
 	Progress string `yaml:"progress"`

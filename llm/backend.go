@@ -126,3 +126,13 @@ func backendChoices() string {
 	}
 	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
+
+// DefaultEndpoint returns the endpoint a model of backend b gets when it
+// sets none, reading its environment (OLLAMA_HOST) through getenv.
+func DefaultEndpoint(b Backend, getenv func(string) string) (string, error) {
+	spec, ok := lookupBackend(b)
+	if !ok {
+		return "", fmt.Errorf("unknown backend %q (want %s)", b, backendChoices())
+	}
+	return spec.defaultEndpoint(getenv)
+}

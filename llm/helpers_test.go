@@ -195,3 +195,5 @@ var (
 	_ Model = (*OpenAI)(nil)
 	_ Model = missingKey{}
 )
+
+func jsonDecode(r *http.Request, v any) { json.NewDecoder(r.Body).Decode(v) }

@@ -69,6 +69,9 @@ type Job struct {
 	PreflightTimeout time.Duration
 	// Version is the program version the manifest records.
 	Version string
+	// Discovered lists the models a server had when the pool was chosen
+	// from them automatically, for the manifest; nil otherwise.
+	Discovered []llm.LocalModel
 	// Logger receives warnings; nil discards them.
 	Logger *slog.Logger
 }
@@ -406,6 +409,7 @@ func (r *Run) newManifest(status string, counts map[string]Counts, records int) 
 		Models:           r.opts.Models,
 		NoveltyThreshold: r.opts.noveltyThreshold(),
 		Window:           r.opts.Window,
+		Discovered:       r.job.Discovered,
 		Limits:           r.job.Limits,
 		Output:           ManifestOutput{Path: r.job.Output.Path, Format: string(r.job.Output.Format), Meta: r.job.Output.Meta, Records: records},
 		RunDir:           r.runDir,

@@ -31,6 +31,9 @@ type Manifest struct {
 
 	Seeds  ManifestSeeds   `json:"seeds"`
 	Models []llm.ModelInfo `json:"models"`
+	// Discovered lists the models the local server had when no models
+	// were named and the pool was chosen from them.
+	Discovered []llm.LocalModel `json:"discovered,omitempty"`
 	// NoveltyThreshold is the resolved threshold of the novelty check.
 	NoveltyThreshold float64 `json:"novelty_threshold"`
 	// Window is the resolved number of instruction requests in flight per

@@ -34,6 +34,7 @@ var generateFields = map[string]string{
 	"novelty-threshold": "filters.novelty_threshold", "min-agreement": "filters.consensus.min_agreement",
 	"metric": "filters.consensus.metric", "parser": "filters.parser",
 	"window": "generation.window", "stall-limit": "generation.stall_limit", "progress": "progress",
+	"pull": "pull",
 }
 
 // generateFlags are the flags of generate that are not fields.
@@ -86,6 +87,7 @@ func (a *app) generateCmd() *cobra.Command {
 	f.Int("window", pipeline.DefaultWindow, "instruction requests in flight per type; part of what makes a run reproducible")
 	f.Int("stall-limit", pipeline.DefaultStallLimit, "give up on a type after this many fruitless results in a row")
 	f.String("progress", "auto", "progress on stderr: auto, bar, log or none")
+	f.Bool("pull", false, "have Ollama pull the models it lacks before the run (with no models named: a suggested pool)")
 	return cmd
 }
 
@@ -156,14 +158,28 @@ func (a *app) generate(ctx context.Context, fs *pflag.FlagSet, o generateFlags) 
 	} else if fs.Changed("style") {
 		return usagef("--style applies to --model and --ensemble models; set style per model in the config")
 	}
+	log := a.logger()
+	var discovered []llm.LocalModel
+	switch {
+	case len(file.Pool.Models) == 0 && o.config == "":
+		// No models anywhere: the local Ollama's, chosen automatically.
+		if file.Pool.Models, discovered, err = a.autoPool(ctx, file.Pull, log); err != nil {
+			return err
+		}
+	case file.Pull:
+		if err := a.pullMissing(ctx, file.Pool.Models, log); err != nil {
+			return err
+		}
+	}
 	located := func(err error) error { return a.inputError(file.Locate(err, flagOf(fs, generateFields))) }
 	j, err := file.Job()
 	if err != nil {
 		return located(err)
 	}
+	j.Discovered = discovered
 	j.Output.Writer = a.stdout
 	j.Getenv = a.getenv
-	j.Logger = a.logger()
+	j.Logger = log
 	j.Version = buildVersion()
 	run, err := j.Start(ctx)
 	if err != nil {

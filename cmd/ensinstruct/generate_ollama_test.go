@@ -2,11 +2,15 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ensinstruct/ensinstruct/internal/testenv"
+	"github.com/ensinstruct/ensinstruct/llm"
 
 	"github.com/ensinstruct/ensinstruct/pipeline"
 )
@@ -171,4 +175,78 @@ func countLines(b []byte) int {
 		}
 	}
 	return n
+}
+
+// ollamaAPI posts body to the test server's path.
+func ollamaAPI(t *testing.T, url, path, body string) {
+	t.Helper()
+	resp, err := http.Post(url+path, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		t.Fatalf("%s: %s: %s", path, resp.Status, b)
+	}
+}
+
+// With no models named, generate uses the real server's: a base-model
+// writer, chat style for the chat-template model, the pool printed and
+// recorded in the manifest, the same pool for the same models, and a new
+// model that the choice takes changes the run identity.
+func TestGenerateAutoPoolOllama(t *testing.T) {
+	url := testOllama(t)
+	dir := t.TempDir()
+	env := map[string]string{"OLLAMA_HOST": url}
+	args := func(run string) []string {
+		return []string{"generate", "-n", "2", "--max-requests", "3", "--progress", "none",
+			"--set", "generation.demos_a=2", "--set", "generation.demos_b=2",
+			"--set", "generation.instructions.max_tokens=16", "--run-dir", filepath.Join(dir, run)}
+	}
+	run := func(name string) pipeline.Manifest {
+		t.Helper()
+		_, stderr, code := runCLIEnv(t, env, args(name)...)
+		if code != 0 {
+			t.Fatalf("exit %d\n%s", code, stderr)
+		}
+		if !strings.Contains(stderr, "no models given; the pool from "+url) {
+			t.Errorf("the pool was not printed:\n%s", stderr)
+		}
+		return readManifest(t, filepath.Join(dir, name, "manifest.json"))
+	}
+	m1 := run("one")
+	if len(m1.Models) != 4 || len(m1.Discovered) < 5 {
+		t.Fatalf("pool %v from %d installed models", m1.Models, len(m1.Discovered))
+	}
+	writer := m1.Models[0]
+	if writer.Style != llm.StyleCompletion || !writer.HasRole(llm.RoleInstructions) {
+		t.Errorf("writer %+v, want a base model in completion style", writer)
+	}
+	for _, m := range m1.Discovered {
+		if m.Name == "tiny-chat:latest" && m.Template == "" && m.Capabilities == nil {
+			t.Errorf("tiny-chat was not described: %+v", m)
+		}
+	}
+	for _, m := range m1.Models {
+		if strings.HasPrefix(m.Name, "tiny-chat") && m.Style != llm.StyleChat {
+			t.Errorf("%s: style %s, want chat", m.Name, m.Style)
+		}
+	}
+	if m2 := run("two"); m2.ConfigHash != m1.ConfigHash {
+		t.Errorf("the same installed models gave another identity")
+	}
+	// A larger base model becomes the writer.
+	const big = "tiny-zz-writer"
+	ollamaAPI(t, url, "/api/create", `{"model": "`+big+`", "from": "tiny", "system": "`+strings.Repeat("a much longer system prompt ", 40)+`"}`)
+	t.Cleanup(func() {
+		req, _ := http.NewRequest(http.MethodDelete, url+"/api/delete", strings.NewReader(`{"model": "`+big+`"}`))
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	})
+	m3 := run("three")
+	if m3.ConfigHash == m1.ConfigHash || !strings.HasPrefix(m3.Models[0].Name, big) {
+		t.Errorf("after adding %s: writer %s, identity changed %v", big, m3.Models[0].Name, m3.ConfigHash != m1.ConfigHash)
+	}
 }

@@ -66,6 +66,20 @@ func TestScripts(t *testing.T) {
 				fakeServers.Store(ts, srv)
 				ts.Defer(func() { fakeServers.Delete(ts) })
 			},
+			"fakeinstalled": func(ts *testscript.TestScript, neg bool, args []string) {
+				v, ok := fakeServers.Load(ts)
+				if neg || !ok {
+					ts.Fatalf("usage: fakeinstalled MODEL... (after fakemodels)")
+				}
+				v.(*llmtest.Server).SetInstalled(args...)
+			},
+			"fakepullfail": func(ts *testscript.TestScript, neg bool, args []string) {
+				v, ok := fakeServers.Load(ts)
+				if neg || !ok || len(args) != 1 {
+					ts.Fatalf("usage: fakepullfail MESSAGE (after fakemodels)")
+				}
+				v.(*llmtest.Server).SetPullFailure(args[0])
+			},
 			"fakemissing": func(ts *testscript.TestScript, neg bool, args []string) {
 				v, ok := fakeServers.Load(ts)
 				if neg || !ok {

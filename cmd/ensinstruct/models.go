@@ -17,9 +17,9 @@ import (
 func (a *app) modelsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "models",
-		Short: "Inspect the configured models",
+		Short: "Inspect the configured models, and the local Ollama's",
 	}
-	cmd.AddCommand(a.modelsCheckCmd())
+	cmd.AddCommand(a.modelsCheckCmd(), a.modelsListCmd())
 	return cmd
 }
 

@@ -64,8 +64,10 @@ type Server struct {
 	mu      sync.Mutex
 	count   map[string]int // request digest → replies completed
 	log     []Served
-	header  http.Header // the last request's headers
-	missing map[string]bool
+	header    http.Header // the last request's headers
+	missing   map[string]bool
+	installed []string // what /api/tags lists
+	pullFail  string   // the error /api/pull reports, if any
 }
 
 // LastHeader returns the headers of the last request received.
@@ -95,6 +97,8 @@ func NewServer(reply func(Call) string) *Server {
 		w.Write([]byte(`{"version":"0.0.0-llmtest"}`))
 	})
 	mux.HandleFunc("POST /api/show", s.show)
+	mux.HandleFunc("GET /api/tags", s.tags)
+	mux.HandleFunc("POST /api/pull", s.pull)
 	s.Server = httptest.NewServer(mux)
 	return s
 }
@@ -114,6 +118,61 @@ func (s *Server) isMissing(model string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.missing[model]
+}
+
+// SetInstalled sets the models /api/tags lists (none by default): base
+// models of family "llmtest" whose sizes grow with their position.
+func (s *Server) SetInstalled(models ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.installed = append([]string(nil), models...)
+}
+
+// SetPullFailure makes /api/pull fail with msg after its first status
+// line ("" for success).
+func (s *Server) SetPullFailure(msg string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pullFail = msg
+}
+
+func (s *Server) tags(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var models []map[string]any
+	for i, name := range s.installed {
+		models = append(models, map[string]any{"name": name, "model": name, "digest": "llmtest-" + name,
+			"size": 1000 + i, "details": map[string]any{"family": "llmtest", "parameter_size": "1K"}})
+	}
+	json.NewEncoder(w).Encode(map[string]any{"models": models})
+}
+
+// pull streams Ollama's pull progress for the requested model and then
+// lists it as installed, or fails as SetPullFailure says.
+func (s *Server) pull(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Model string `json:"model"`
+	}
+	json.NewDecoder(r.Body).Decode(&req)
+	s.mu.Lock()
+	fail := s.pullFail
+	s.mu.Unlock()
+	enc := json.NewEncoder(w)
+	enc.Encode(map[string]any{"status": "pulling manifest"})
+	if fail != "" {
+		enc.Encode(map[string]any{"error": fail})
+		return
+	}
+	for _, done := range []int{0, 512, 1024} {
+		enc.Encode(map[string]any{"status": "pulling layer", "digest": "sha256:llmtest", "total": 1024, "completed": done})
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+	}
+	enc.Encode(map[string]any{"status": "success"})
+	s.mu.Lock()
+	s.installed = append(s.installed, req.Model)
+	s.mu.Unlock()
 }
 
 // show answers Ollama's /api/show: every model exists, with a plain
