@@ -454,7 +454,8 @@ func TestGenerateUsage(t *testing.T) {
 		code int
 		want string
 	}{
-		{"no models", []string{"generate"}, 2, "no models"},
+		// No models named: the local Ollama's, which is not running.
+		{"no models", []string{"generate"}, 1, "the local Ollama cannot list its own: ollama at http://127.0.0.1:1 is not reachable; start it with `ollama serve`"},
 		{"bad spec", []string{"generate", "--model", "llama"}, 2, "llama"},
 		{"bad format", []string{"generate", "--model", "ollama:x", "--ensemble", "ollama:y", "--format", "csv"}, 2, "alpaca, openai or sharegpt"},
 		{"no ensemble", []string{"generate", "--model", "ollama:x", "--run-dir", dir}, 2, "no model has the ensemble role"},
@@ -464,7 +465,7 @@ func TestGenerateUsage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			stdout, stderr, code := runCLI(t, tt.args...)
+			stdout, stderr, code := runCLIEnv(t, map[string]string{"OLLAMA_HOST": "127.0.0.1:1"}, tt.args...)
 			if code != tt.code || !strings.Contains(stderr, tt.want) || stdout != "" {
 				t.Errorf("exit %d, stderr %q, stdout %q; want exit %d and %q", code, stderr, stdout, tt.code, tt.want)
 			}
