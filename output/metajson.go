@@ -1,0 +1,158 @@
+package output
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+)
+
+// MarshalJSON writes m in the fixed meta schema: every key in a fixed
+// order, null for an absent value (an empty string, a nil slice or
+// pointer), and every float with a decimal point or an exponent, so that
+// a score of 1 is written 1.0 and a reader that infers types from the
+// first lines (Arrow, and so Hugging Face datasets) sees the same type
+// on every line. Consensus.Winner is written as WinnerName. A NaN or an
+// infinity is an error: JSON cannot hold it.
+func (m Meta) MarshalJSON() ([]byte, error) {
+	if err := m.checkFloats(); err != nil {
+		return nil, err
+	}
+	v := metaJSON{
+		ID:               str(m.ID),
+		Type:             str(m.Type),
+		InstructionModel: str(m.InstructionModel),
+		InstanceModel:    str(m.InstanceModel),
+		Ensemble:         m.Ensemble,
+		Source:           str(m.Source),
+	}
+	if m.NoveltyMax != nil {
+		v.NoveltyMax = jsonFloat(*m.NoveltyMax)
+	}
+	if m.MostSimilar != nil {
+		v.MostSimilar = make([]similarJSON, len(m.MostSimilar))
+		for i, s := range m.MostSimilar {
+			v.MostSimilar[i] = similarJSON{Text: s.Text, Score: jsonFloat(s.Score)}
+		}
+	}
+	if c := m.Consensus; c != nil {
+		v.Consensus = &consensusJSON{
+			Reason: str(c.Reason), Pick: c.Pick, Winner: str(m.WinnerName()),
+			Pairwise: jsonFloats(c.Pairwise), Scores: jsonFloats(c.Scores),
+			MinPair: jsonFloat(c.MinPair), Judge: jsonFloats(c.Judge),
+		}
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // as the writers do; a caller's encoder decides
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+// checkFloats reports a NaN or an infinity, which neither JSON nor a
+// trainer can use, naming its field.
+func (m *Meta) checkFloats() error {
+	type field struct {
+		name string
+		fs   []float64
+	}
+	fields := []field{}
+	if m.NoveltyMax != nil {
+		fields = append(fields, field{"novelty_max", []float64{*m.NoveltyMax}})
+	}
+	for i, s := range m.MostSimilar {
+		fields = append(fields, field{fmt.Sprintf("most_similar[%d].score", i), []float64{s.Score}})
+	}
+	if c := m.Consensus; c != nil {
+		fields = append(fields, field{"consensus.pairwise", c.Pairwise}, field{"consensus.scores", c.Scores},
+			field{"consensus.min_pair", []float64{c.MinPair}}, field{"consensus.judge", c.Judge})
+	}
+	for _, f := range fields {
+		for _, v := range f.fs {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return fmt.Errorf("meta.%s: %v is not a number JSON can hold", f.name, v)
+			}
+		}
+	}
+	return nil
+}
+
+// metaJSON is the wire form of Meta: pointers and nil slices for null.
+type metaJSON struct {
+	ID               *string        `json:"id"`
+	Type             *string        `json:"type"`
+	InstructionModel *string        `json:"instruction_model"`
+	InstanceModel    *string        `json:"instance_model"`
+	Ensemble         []string       `json:"ensemble"`
+	Consensus        *consensusJSON `json:"consensus"`
+	NoveltyMax       rawFloat       `json:"novelty_max"`
+	MostSimilar      []similarJSON  `json:"most_similar"`
+	Source           *string        `json:"source"`
+}
+
+type consensusJSON struct {
+	Reason   *string    `json:"reason"`
+	Pick     int        `json:"pick"`
+	Winner   *string    `json:"winner"`
+	Pairwise []rawFloat `json:"pairwise"`
+	Scores   []rawFloat `json:"scores"`
+	MinPair  rawFloat   `json:"min_pair"`
+	Judge    []rawFloat `json:"judge"`
+}
+
+type similarJSON struct {
+	Text  string   `json:"text"`
+	Score rawFloat `json:"score"`
+}
+
+// rawFloat is a float already written as JSON; nil is null.
+type rawFloat = json.RawMessage
+
+// str is nil (null) for "" and &s otherwise.
+func str(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func jsonFloats(fs []float64) []rawFloat {
+	if fs == nil {
+		return nil
+	}
+	out := make([]rawFloat, len(fs))
+	for i, f := range fs {
+		out[i] = jsonFloat(f)
+	}
+	return out
+}
+
+func jsonFloat(f float64) rawFloat { return rawFloat(appendFloat(nil, f)) }
+
+// appendFloat appends f (finite) in the form the writers use for every
+// float: the shortest representation that reads back as f, with a decimal
+// point in the mantissa (0.0, 1.0, 0.43, 1.0e-7, 1.5e+21), exponent form
+// only where encoding/json uses it (|f| < 1e-6 or ≥ 1e21).
+func appendFloat(b []byte, f float64) []byte {
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	num := strconv.AppendFloat(nil, f, format, -1, 64)
+	mant, exp := num, []byte(nil)
+	if i := bytes.IndexByte(num, 'e'); i >= 0 {
+		mant, exp = num[:i:i], num[i:]
+		// e-07 -> e-7, as encoding/json writes it.
+		if len(exp) == 4 && exp[2] == '0' {
+			exp = []byte{exp[0], exp[1], exp[3]}
+		}
+	}
+	b = append(b, mant...)
+	if bytes.IndexByte(mant, '.') < 0 {
+		b = append(b, '.', '0')
+	}
+	return append(b, exp...)
+}
