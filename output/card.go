@@ -354,8 +354,11 @@ func mdText(s string) string {
 	return strings.ReplaceAll(s, "|", `\|`)
 }
 
-// mdCode makes s safe inside a Markdown code span.
-func mdCode(s string) string { return strings.ReplaceAll(mdText(s), "`", "'") }
+// mdCode makes s safe inside a Markdown code span outside a table: one
+// line, no backquote.
+func mdCode(s string) string {
+	return strings.ReplaceAll(strings.Join(strings.Fields(s), " "), "`", "'")
+}
 
 // yamlString quotes s as a YAML double-quoted scalar (a JSON string is
 // one).
