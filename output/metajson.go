@@ -16,10 +16,27 @@ import (
 // on every line. Consensus.Winner is written as WinnerName. A NaN or an
 // infinity is an error: JSON cannot hold it.
 func (m Meta) MarshalJSON() ([]byte, error) {
+	v, err := m.wire()
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // as the writers do; a caller's encoder decides
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+// wire returns the JSON form of m (see MarshalJSON). The writers encode
+// it directly, which spares encoding/json a second pass over the bytes
+// of a Marshaler.
+func (m *Meta) wire() (*metaJSON, error) {
 	if err := m.checkFloats(); err != nil {
 		return nil, err
 	}
-	v := metaJSON{
+	v := &metaJSON{
 		ID:               str(m.ID),
 		Type:             str(m.Type),
 		InstructionModel: str(m.InstructionModel),
@@ -28,7 +45,8 @@ func (m Meta) MarshalJSON() ([]byte, error) {
 		Source:           str(m.Source),
 	}
 	if m.NoveltyMax != nil {
-		v.NoveltyMax = jsonFloat(*m.NoveltyMax)
+		f := jsonFloat(*m.NoveltyMax)
+		v.NoveltyMax = &f
 	}
 	if m.MostSimilar != nil {
 		v.MostSimilar = make([]similarJSON, len(m.MostSimilar))
@@ -43,44 +61,46 @@ func (m Meta) MarshalJSON() ([]byte, error) {
 			MinPair: jsonFloat(c.MinPair), Judge: jsonFloats(c.Judge),
 		}
 	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false) // as the writers do; a caller's encoder decides
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+	return v, nil
 }
 
 // checkFloats reports a NaN or an infinity, which neither JSON nor a
 // trainer can use, naming its field.
 func (m *Meta) checkFloats() error {
-	type field struct {
-		name string
-		fs   []float64
+	bad := func(f float64) bool { return math.IsNaN(f) || math.IsInf(f, 0) }
+	fail := func(field string, f float64) error {
+		return fmt.Errorf("meta.%s: %v is not a number JSON can hold", field, f)
 	}
-	fields := []field{}
-	if m.NoveltyMax != nil {
-		fields = append(fields, field{"novelty_max", []float64{*m.NoveltyMax}})
+	if m.NoveltyMax != nil && bad(*m.NoveltyMax) {
+		return fail("novelty_max", *m.NoveltyMax)
 	}
 	for i, s := range m.MostSimilar {
-		fields = append(fields, field{fmt.Sprintf("most_similar[%d].score", i), []float64{s.Score}})
+		if bad(s.Score) {
+			return fail(fmt.Sprintf("most_similar[%d].score", i), s.Score)
+		}
 	}
-	if c := m.Consensus; c != nil {
-		fields = append(fields, field{"consensus.pairwise", c.Pairwise}, field{"consensus.scores", c.Scores},
-			field{"consensus.min_pair", []float64{c.MinPair}}, field{"consensus.judge", c.Judge})
+	c := m.Consensus
+	if c == nil {
+		return nil
 	}
-	for _, f := range fields {
-		for _, v := range f.fs {
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return fmt.Errorf("meta.%s: %v is not a number JSON can hold", f.name, v)
+	if bad(c.MinPair) {
+		return fail("consensus.min_pair", c.MinPair)
+	}
+	for _, l := range [...]struct {
+		name string
+		fs   []float64
+	}{{"pairwise", c.Pairwise}, {"scores", c.Scores}, {"judge", c.Judge}} {
+		for i, f := range l.fs {
+			if bad(f) {
+				return fail(fmt.Sprintf("consensus.%s[%d]", l.name, i), f)
 			}
 		}
 	}
 	return nil
 }
 
-// metaJSON is the wire form of Meta: pointers and nil slices for null.
+// metaJSON is the wire form of Meta: pointers and nil slices for null,
+// floats as json.Number literals that always carry a decimal point.
 type metaJSON struct {
 	ID               *string        `json:"id"`
 	Type             *string        `json:"type"`
@@ -88,28 +108,25 @@ type metaJSON struct {
 	InstanceModel    *string        `json:"instance_model"`
 	Ensemble         []string       `json:"ensemble"`
 	Consensus        *consensusJSON `json:"consensus"`
-	NoveltyMax       rawFloat       `json:"novelty_max"`
+	NoveltyMax       *json.Number   `json:"novelty_max"`
 	MostSimilar      []similarJSON  `json:"most_similar"`
 	Source           *string        `json:"source"`
 }
 
 type consensusJSON struct {
-	Reason   *string    `json:"reason"`
-	Pick     int        `json:"pick"`
-	Winner   *string    `json:"winner"`
-	Pairwise []rawFloat `json:"pairwise"`
-	Scores   []rawFloat `json:"scores"`
-	MinPair  rawFloat   `json:"min_pair"`
-	Judge    []rawFloat `json:"judge"`
+	Reason   *string       `json:"reason"`
+	Pick     int           `json:"pick"`
+	Winner   *string       `json:"winner"`
+	Pairwise []json.Number `json:"pairwise"`
+	Scores   []json.Number `json:"scores"`
+	MinPair  json.Number   `json:"min_pair"`
+	Judge    []json.Number `json:"judge"`
 }
 
 type similarJSON struct {
-	Text  string   `json:"text"`
-	Score rawFloat `json:"score"`
+	Text  string      `json:"text"`
+	Score json.Number `json:"score"`
 }
-
-// rawFloat is a float already written as JSON; nil is null.
-type rawFloat = json.RawMessage
 
 // str is nil (null) for "" and &s otherwise.
 func str(s string) *string {
@@ -119,18 +136,18 @@ func str(s string) *string {
 	return &s
 }
 
-func jsonFloats(fs []float64) []rawFloat {
+func jsonFloats(fs []float64) []json.Number {
 	if fs == nil {
 		return nil
 	}
-	out := make([]rawFloat, len(fs))
+	out := make([]json.Number, len(fs))
 	for i, f := range fs {
 		out[i] = jsonFloat(f)
 	}
 	return out
 }
 
-func jsonFloat(f float64) rawFloat { return rawFloat(appendFloat(nil, f)) }
+func jsonFloat(f float64) json.Number { return json.Number(appendFloat(nil, f)) }
 
 // appendFloat appends f (finite) in the form the writers use for every
 // float: the shortest representation that reads back as f, with a decimal

@@ -218,7 +218,7 @@ func TestMetaRejectsNaN(t *testing.T) {
 		want string
 	}{
 		{Meta{NoveltyMax: &nan}, "meta.novelty_max: NaN"},
-		{Meta{Consensus: &ConsensusMeta{Scores: []float64{1, math.Inf(1)}}}, "meta.consensus.scores: +Inf"},
+		{Meta{Consensus: &ConsensusMeta{Scores: []float64{1, math.Inf(1)}}}, "meta.consensus.scores[1]: +Inf"},
 		{Meta{MostSimilar: []Similar{{Score: 0}, {Score: nan}}}, "meta.most_similar[1].score"},
 		{Meta{Consensus: &ConsensusMeta{MinPair: nan}}, "meta.consensus.min_pair"},
 	} {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 )
@@ -57,6 +56,15 @@ func (o Options) meta(r Record) *Meta {
 		return &Meta{}
 	}
 	return r.Meta
+}
+
+// metaWire returns the JSON form of r's provenance, or nil without
+// Options.Meta.
+func (o Options) metaWire(r Record) (*metaJSON, error) {
+	if m := o.meta(r); m != nil {
+		return m.wire()
+	}
+	return nil, nil
 }
 
 // Sink is a writer of records in one format: a JSONL *Writer or a
@@ -116,10 +124,10 @@ func newJSONL(w io.Writer, o Options) *Writer {
 func (w *Writer) Count() int { return w.n }
 
 type alpacaLine struct {
-	Instruction string `json:"instruction"`
-	Input       string `json:"input"`
-	Output      string `json:"output"`
-	Meta        *Meta  `json:"meta,omitempty"`
+	Instruction string    `json:"instruction"`
+	Input       string    `json:"input"`
+	Output      string    `json:"output"`
+	Meta        *metaJSON `json:"meta,omitempty"`
 }
 
 type chatMessage struct {
@@ -129,7 +137,7 @@ type chatMessage struct {
 
 type openAILine struct {
 	Messages []chatMessage `json:"messages"`
-	Meta     *Meta         `json:"meta,omitempty"`
+	Meta     *metaJSON     `json:"meta,omitempty"`
 }
 
 type shareGPTTurn struct {
@@ -139,13 +147,13 @@ type shareGPTTurn struct {
 
 type shareGPTLine struct {
 	Conversations []shareGPTTurn `json:"conversations"`
-	Meta          *Meta          `json:"meta,omitempty"`
+	Meta          *metaJSON      `json:"meta,omitempty"`
 }
 
 type promptCompletionLine struct {
 	Prompt     []chatMessage `json:"prompt"`
 	Completion []chatMessage `json:"completion"`
-	Meta       *Meta         `json:"meta,omitempty"`
+	Meta       *metaJSON     `json:"meta,omitempty"`
 }
 
 // The roles of the chat formats.
@@ -177,17 +185,20 @@ func (o Options) shareGPT(r Record) []shareGPTTurn {
 }
 
 // line returns the JSON value of r's line.
-func (o Options) line(r Record) any {
-	meta := o.meta(r)
+func (o Options) line(r Record) (any, error) {
+	meta, err := o.metaWire(r)
+	if err != nil {
+		return nil, err
+	}
 	switch o.format() {
 	case FormatOpenAI:
-		return openAILine{Messages: append(o.prompt(r), chatMessage{Role: roleAssistant, Content: r.Output}), Meta: meta}
+		return openAILine{Messages: append(o.prompt(r), chatMessage{Role: roleAssistant, Content: r.Output}), Meta: meta}, nil
 	case FormatShareGPT:
-		return shareGPTLine{Conversations: o.shareGPT(r), Meta: meta}
+		return shareGPTLine{Conversations: o.shareGPT(r), Meta: meta}, nil
 	case FormatPromptCompletion:
-		return promptCompletionLine{Prompt: o.prompt(r), Completion: []chatMessage{{Role: roleAssistant, Content: r.Output}}, Meta: meta}
+		return promptCompletionLine{Prompt: o.prompt(r), Completion: []chatMessage{{Role: roleAssistant, Content: r.Output}}, Meta: meta}, nil
 	}
-	return alpacaLine{Instruction: r.Instruction, Input: r.Input, Output: r.Output, Meta: meta}
+	return alpacaLine{Instruction: r.Instruction, Input: r.Input, Output: r.Output, Meta: meta}, nil
 }
 
 // Write writes one record as one line and flushes it.
@@ -202,11 +213,11 @@ func (w *Writer) Write(r Record) error {
 // Use it for bulk output where per-record latency does not matter.
 func (w *Writer) WriteBuffered(r Record) error {
 	w.buf.Reset()
-	if err := w.enc.Encode(w.opts.line(r)); err != nil {
-		var me *json.MarshalerError
-		if errors.As(err, &me) {
-			err = me.Unwrap()
-		}
+	line, err := w.opts.line(r)
+	if err == nil {
+		err = w.enc.Encode(line)
+	}
+	if err != nil {
 		return fmt.Errorf("record %d: %w", w.n+1, err)
 	}
 	if _, err := w.w.Write(w.buf.Bytes()); err != nil {
