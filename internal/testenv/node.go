@@ -18,6 +18,9 @@ const RequireNodeEnv = "ENSINSTRUCT_REQUIRE_NODE"
 func Node(t testing.TB, dir, pkg string) string {
 	t.Helper()
 	missing := ""
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
 	node, err := exec.LookPath("node")
 	if err != nil {
 		missing = "node is not on PATH"
