@@ -9,7 +9,9 @@ import (
 )
 
 // MarshalJSON writes m in the fixed meta schema: every key in a fixed
-// order, null for an absent value (an empty string, a nil slice or
+// order (the keys added after the first schema, most_similar, winner and
+// judge, come last in their objects, so readers matching the older
+// prefix keep working), null for an absent value (an empty string, a nil slice or
 // pointer), and every float with a decimal point or an exponent, so that
 // a score of 1 is written 1.0 and a reader that infers types from the
 // first lines (Arrow, and so Hugging Face datasets) sees the same type
@@ -109,17 +111,17 @@ type metaJSON struct {
 	Ensemble         []string       `json:"ensemble"`
 	Consensus        *consensusJSON `json:"consensus"`
 	NoveltyMax       *json.Number   `json:"novelty_max"`
-	MostSimilar      []similarJSON  `json:"most_similar"`
 	Source           *string        `json:"source"`
+	MostSimilar      []similarJSON  `json:"most_similar"`
 }
 
 type consensusJSON struct {
 	Reason   *string       `json:"reason"`
 	Pick     int           `json:"pick"`
-	Winner   *string       `json:"winner"`
 	Pairwise []json.Number `json:"pairwise"`
 	Scores   []json.Number `json:"scores"`
 	MinPair  json.Number   `json:"min_pair"`
+	Winner   *string       `json:"winner"`
 	Judge    []json.Number `json:"judge"`
 }
 
@@ -147,7 +149,10 @@ func jsonFloats(fs []float64) []json.Number {
 	return out
 }
 
-func jsonFloat(f float64) json.Number { return json.Number(appendFloat(nil, f)) }
+func jsonFloat(f float64) json.Number {
+	var buf [32]byte
+	return json.Number(appendFloat(buf[:0], f))
+}
 
 // appendFloat appends f (finite) in the form the writers use for every
 // float: the shortest representation that reads back as f, with a decimal
@@ -158,7 +163,8 @@ func appendFloat(b []byte, f float64) []byte {
 	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
 		format = 'e'
 	}
-	num := strconv.AppendFloat(nil, f, format, -1, 64)
+	var buf [32]byte
+	num := strconv.AppendFloat(buf[:0], f, format, -1, 64)
 	mant, exp := num, []byte(nil)
 	if i := bytes.IndexByte(num, 'e'); i >= 0 {
 		mant, exp = num[:i:i], num[i:]

@@ -176,17 +176,17 @@ type parquetMetaRow struct {
 	Ensemble         []string          `parquet:"ensemble,optional,list"`
 	Consensus        *parquetConsensus `parquet:"consensus,optional"`
 	NoveltyMax       *float64          `parquet:"novelty_max,optional"`
-	MostSimilar      []parquetSimilar  `parquet:"most_similar,optional,list"`
 	Source           *string           `parquet:"source,optional"`
+	MostSimilar      []parquetSimilar  `parquet:"most_similar,optional,list"`
 }
 
 type parquetConsensus struct {
 	Reason   *string   `parquet:"reason,optional"`
 	Pick     int64     `parquet:"pick"`
-	Winner   *string   `parquet:"winner,optional"`
 	Pairwise []float64 `parquet:"pairwise,optional,list"`
 	Scores   []float64 `parquet:"scores,optional,list"`
 	MinPair  float64   `parquet:"min_pair"`
+	Winner   *string   `parquet:"winner,optional"`
 	Judge    []float64 `parquet:"judge,optional,list"`
 }
 

@@ -43,13 +43,13 @@ type Meta struct {
 	// and earlier instructions when it was accepted; nil when novelty was
 	// not computed.
 	NoveltyMax *float64 `json:"novelty_max"`
+	// Source locates a filtered record in its input ("data.jsonl:12");
+	// empty for generated records.
+	Source string `json:"source"`
 	// MostSimilar lists the earlier instructions (seeds included) most
 	// similar to this one, highest score first. Nil (null) when the run
 	// did not compute them; empty when there was nothing to compare with.
 	MostSimilar []Similar `json:"most_similar"`
-	// Source locates a filtered record in its input ("data.jsonl:12");
-	// empty for generated records.
-	Source string `json:"source"`
 }
 
 // ConsensusMeta is the consensus rule's decision for a record: which
@@ -58,13 +58,13 @@ type ConsensusMeta struct {
 	Reason string `json:"reason"`
 	// Pick is the index of the kept candidate: 0 is the instance's own
 	// output, i > 0 the output of Ensemble[i-1].
-	Pick int `json:"pick"`
-	// Winner names the kept candidate. Left empty, the writers derive it
-	// from Pick (see Meta.WinnerName).
-	Winner   string    `json:"winner"`
+	Pick     int       `json:"pick"`
 	Pairwise []float64 `json:"pairwise"`
 	Scores   []float64 `json:"scores"`
 	MinPair  float64   `json:"min_pair"`
+	// Winner names the kept candidate. Left empty, the writers derive it
+	// from Pick (see Meta.WinnerName).
+	Winner string `json:"winner"`
 	// Judge is reserved for a judge model's score of each candidate, in
 	// candidate order; nil (null) when no judge ran.
 	Judge []float64 `json:"judge"`

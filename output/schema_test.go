@@ -137,11 +137,11 @@ func TestMetaKeysWithoutMeta(t *testing.T) {
 		}
 		return strings.Join(ks, ",")
 	}
-	want := "id,type,instruction_model,instance_model,ensemble,consensus,novelty_max,most_similar,source"
+	want := "id,type,instruction_model,instance_model,ensemble,consensus,novelty_max,source,most_similar"
 	if keys(full) != want || keys(empty) != want {
 		t.Errorf("keys of a full meta %q, of an empty one %q; want %q", keys(full), keys(empty), want)
 	}
-	if string(empty) != `{"id":null,"type":null,"instruction_model":null,"instance_model":null,"ensemble":null,"consensus":null,"novelty_max":null,"most_similar":null,"source":null}` {
+	if string(empty) != `{"id":null,"type":null,"instruction_model":null,"instance_model":null,"ensemble":null,"consensus":null,"novelty_max":null,"source":null,"most_similar":null}` {
 		t.Errorf("empty meta: %s", empty)
 	}
 }
