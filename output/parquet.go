@@ -26,14 +26,17 @@ const (
 // cut off before Close has no footer and cannot be read. The same records
 // and options always give the same bytes. Not safe for concurrent use.
 type ParquetWriter struct {
-	opts   Options
-	write  func(Record) error
-	flush  func() error
-	close  func() error
-	n      int
-	rows   int
-	bytes  int
-	closed bool
+	opts Options
+	// groupRows and groupBytes are the row group limits
+	// (parquetGroupRows and parquetGroupBytes).
+	groupRows, groupBytes int
+	write                 func(Record) error
+	flush                 func() error
+	close                 func() error
+	n                     int
+	rows                  int
+	bytes                 int
+	closed                bool
 }
 
 // NewParquet returns a ParquetWriter to w with the options o, or the
@@ -42,7 +45,7 @@ func NewParquet(w io.Writer, o Options) (*ParquetWriter, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	p := &ParquetWriter{opts: o}
+	p := &ParquetWriter{opts: o, groupRows: parquetGroupRows, groupBytes: parquetGroupBytes}
 	switch f := o.format(); {
 	case f == FormatOpenAI && o.Meta:
 		parquetRows(p, w, func(r Record) (openAIMetaRow, error) {
@@ -102,7 +105,7 @@ func (p *ParquetWriter) Write(r Record) error {
 	p.n++
 	p.rows++
 	p.bytes += len(r.Instruction) + len(r.Input) + len(r.Output) + len(p.opts.System)
-	if p.rows >= parquetGroupRows || p.bytes >= parquetGroupBytes {
+	if p.rows >= p.groupRows || p.bytes >= p.groupBytes {
 		p.rows, p.bytes = 0, 0
 		return p.flush()
 	}

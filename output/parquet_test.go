@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -142,19 +143,31 @@ func TestParquetDeterministic(t *testing.T) {
 // TestParquetRowGroups checks that rows are cut into row groups as they
 // stream, so the writer never holds more than one group.
 func TestParquetRowGroups(t *testing.T) {
+	if parquetGroupRows != 10_000 || parquetGroupBytes != 16<<20 {
+		t.Errorf("row group limits %d rows, %d bytes; docs/trainers.md says 10,000 and 16 MiB", parquetGroupRows, parquetGroupBytes)
+	}
+	rowGroups := func(t *testing.T, b []byte) []int64 {
+		t.Helper()
+		f, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sizes []int64
+		for _, g := range f.RowGroups() {
+			sizes = append(sizes, g.NumRows())
+		}
+		return sizes
+	}
 	var buf bytes.Buffer
 	p, err := NewParquet(&buf, Options{Format: FormatAlpaca, Meta: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.groupRows = 100
 	rec := generateRecords()[2]
-	n := 2*parquetGroupRows + 5
-	for i := 0; i < n; i++ {
+	for i := 0; i < 205; i++ {
 		if err := p.Write(rec); err != nil {
 			t.Fatal(err)
-		}
-		if i == parquetGroupRows && buf.Len() < 4 {
-			t.Fatalf("nothing written after %d rows: the row group was not flushed", i)
 		}
 	}
 	if err := p.Close(); err != nil {
@@ -166,22 +179,15 @@ func TestParquetRowGroups(t *testing.T) {
 	if err := p.Write(rec); err == nil {
 		t.Error("Write after Close succeeded")
 	}
-	f, err := parquet.OpenFile(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sizes []int64
-	for _, g := range f.RowGroups() {
-		sizes = append(sizes, g.NumRows())
-	}
-	if want := []int64{parquetGroupRows, parquetGroupRows, 5}; len(sizes) != 3 || sizes[0] != want[0] || sizes[1] != want[1] || sizes[2] != want[2] {
-		t.Errorf("row groups of %v rows, want %v", sizes, want)
+	if got := rowGroups(t, buf.Bytes()); !slices.Equal(got, []int64{100, 100, 5}) {
+		t.Errorf("row groups of %v rows, want [100 100 5]", got)
 	}
 	// Large records cut groups by size before the row count.
 	buf.Reset()
 	p, _ = NewParquet(&buf, Options{})
-	big := Record{Instruction: "i", Output: strings.Repeat("o", 1<<20)}
-	for i := 0; i < 40; i++ {
+	p.groupBytes = 1 << 20
+	big := Record{Instruction: "i", Output: strings.Repeat("o", 100<<10)}
+	for i := 0; i < 25; i++ {
 		if err := p.Write(big); err != nil {
 			t.Fatal(err)
 		}
@@ -189,12 +195,8 @@ func TestParquetRowGroups(t *testing.T) {
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	f, err = parquet.OpenFile(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if g := len(f.RowGroups()); g != 3 {
-		t.Errorf("40 records of 1 MiB in %d row groups, want 3 (16 MiB each)", g)
+	if got := rowGroups(t, buf.Bytes()); !slices.Equal(got, []int64{11, 11, 3}) {
+		t.Errorf("25 records of 100 KiB in row groups of %v rows, want [11 11 3] (1 MiB each)", got)
 	}
 }
 
