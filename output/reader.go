@@ -90,11 +90,13 @@ func (r *Reader) Read() (Record, error) {
 // inputLine has the fields of every format, so one decode tells which
 // format a line is in.
 type inputLine struct {
-	Instruction   *string        `json:"instruction"`
-	Input         *string        `json:"input"`
-	Output        *string        `json:"output"`
-	Messages      []chatMessage  `json:"messages"`
-	Conversations []shareGPTTurn `json:"conversations"`
+	Instruction   *string         `json:"instruction"`
+	Input         *string         `json:"input"`
+	Output        *string         `json:"output"`
+	Messages      []chatMessage   `json:"messages"`
+	Conversations []shareGPTTurn  `json:"conversations"`
+	Prompt        json.RawMessage `json:"prompt"`
+	Completion    json.RawMessage `json:"completion"`
 }
 
 func (r *Reader) decode(b []byte) (Record, error) {
@@ -115,8 +117,10 @@ func (r *Reader) decode(b []byte) (Record, error) {
 			f = FormatOpenAI
 		case in.Conversations != nil:
 			f = FormatShareGPT
+		case in.Prompt != nil && in.Completion != nil:
+			f = FormatPromptCompletion
 		default:
-			return Record{}, errors.New(`not an instruction record: want "instruction" (alpaca), "messages" (openai) or "conversations" (sharegpt)`)
+			return Record{}, errors.New(`not an instruction record: want "instruction" (alpaca), "messages" (openai), "conversations" (sharegpt) or "prompt" and "completion" (prompt-completion)`)
 		}
 		r.format = f
 	}
@@ -126,13 +130,15 @@ func (r *Reader) decode(b []byte) (Record, error) {
 		for i, m := range in.Messages {
 			turns[i] = [2]string{m.Role, m.Content}
 		}
-		return fromTurns(turns, "messages", "role", "user", "assistant")
+		return fromTurns(turns, "messages", "role", roleUser, roleAssistant)
 	case FormatShareGPT:
 		turns := make([][2]string, len(in.Conversations))
 		for i, t := range in.Conversations {
 			turns[i] = [2]string{t.From, t.Value}
 		}
-		return fromTurns(turns, "conversations", "from", "human", "gpt")
+		return fromTurns(turns, "conversations", "from", fromHuman, fromGPT)
+	case FormatPromptCompletion:
+		return fromPromptCompletion(in.Prompt, in.Completion)
 	default:
 		if in.Instruction == nil {
 			return Record{}, errors.New(`instruction: missing (alpaca format)`)
@@ -151,6 +157,37 @@ func (r *Reader) decode(b []byte) (Record, error) {
 	}
 }
 
+// fromPromptCompletion reads TRL's prompt-completion records: the
+// conversational form (lists of messages) or the standard one (two
+// strings, the prompt becoming the instruction).
+func fromPromptCompletion(prompt, completion json.RawMessage) (Record, error) {
+	var ps, cs string
+	if json.Unmarshal(prompt, &ps) == nil && json.Unmarshal(completion, &cs) == nil {
+		return Record{Instruction: strings.TrimSpace(ps), Output: cs}, nil
+	}
+	var pm, cm []chatMessage
+	if err := json.Unmarshal(prompt, &pm); err != nil || pm == nil {
+		return Record{}, errors.New("prompt: want a string or a list of messages")
+	}
+	if err := json.Unmarshal(completion, &cm); err != nil || cm == nil {
+		return Record{}, errors.New("completion: want a string or a list of messages")
+	}
+	turns := make([][2]string, 0, len(pm)+len(cm))
+	for _, m := range pm {
+		if m.Role == roleAssistant {
+			return Record{}, errors.New("prompt: an assistant turn belongs in the completion")
+		}
+		turns = append(turns, [2]string{m.Role, m.Content})
+	}
+	for _, m := range cm {
+		if m.Role != roleAssistant {
+			return Record{}, fmt.Errorf("completion: role %q, want %s", m.Role, roleAssistant)
+		}
+		turns = append(turns, [2]string{m.Role, m.Content})
+	}
+	return fromTurns(turns, "prompt", "role", roleUser, roleAssistant)
+}
+
 // fromTurns reads a single-exchange chat record: an optional system turn,
 // one user turn and one assistant turn. The user turn becomes the
 // instruction (chat formats do not separate instruction and input).
@@ -158,7 +195,7 @@ func fromTurns(turns [][2]string, field, key, user, assistant string) (Record, e
 	var u, a []string
 	for i, t := range turns {
 		switch t[0] {
-		case "system":
+		case roleSystem:
 		case user:
 			u = append(u, t[1])
 		case assistant:
