@@ -63,10 +63,17 @@ type File struct {
 
 // Output says where the records go.
 type Output struct {
-	Path     string `yaml:"path"`     // "" or "-": stdout
-	Format   string `yaml:"format"`   // alpaca, openai or sharegpt
-	Meta     bool   `yaml:"meta"`     // add provenance to every record
-	Manifest string `yaml:"manifest"` // default: next to the output, or in the run directory
+	Path      string `yaml:"path"`      // "" or "-": stdout
+	Format    string `yaml:"format"`    // alpaca, openai, sharegpt or prompt-completion
+	Container string `yaml:"container"` // jsonl or parquet; default: parquet for a .parquet path
+	Meta      bool   `yaml:"meta"`      // add provenance to every record
+	System    string `yaml:"system"`    // a system message for the chat formats
+	Join      string `yaml:"join"`      // between instruction and input in a user turn (default "\n")
+	Manifest  string `yaml:"manifest"`  // default: next to the output, or in the run directory
+	// Card writes a dataset card (PATH.README.md) next to an output file;
+	// nil means true. License is the licence its front matter names.
+	Card    *bool  `yaml:"card"`
+	License string `yaml:"license"`
 }
 
 // Generation holds the instruction stage's settings and every stage's

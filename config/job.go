@@ -64,10 +64,21 @@ func (f *File) Job() (pipeline.Job, error) {
 	if format == "" {
 		format = string(output.FormatAlpaca)
 	}
-	if j.Output.Format, err = output.ParseFormat(format); err != nil {
+	if j.Output.Options.Format, err = output.ParseFormat(format); err != nil {
 		return j, f.inputErr("output.format", "%v", err)
 	}
-	j.Output.Meta = f.Output.Meta
+	j.Output.Options.Meta = f.Output.Meta
+	j.Output.Options.System = f.Output.System
+	if f.Output.Join != "" {
+		if j.Output.Options.Join, err = output.ParseJoin(f.Output.Join); err != nil {
+			return j, f.inputErr("output.join", "%v", err)
+		}
+	}
+	if j.Output.Container, err = output.ResolveContainer(f.Output.Container, f.Output.Path); err != nil {
+		return j, f.inputErr("output.container", "%v", err)
+	}
+	j.Output.Card = f.Output.Card == nil || *f.Output.Card
+	j.Output.License = f.Output.License
 	j.ManifestPath = f.Output.Manifest
 	j.RunDir = f.RunDir
 	j.Limits = f.Budget

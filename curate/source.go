@@ -247,16 +247,24 @@ func misalignedWith(rec, c output.Record) bool {
 	if ci == ri && (cin == rin || cin == "") {
 		return false
 	}
-	return userTurn(ci, cin) != userTurn(ri, rin)
+	// A chat record's user turn holds instruction and input joined by
+	// the writer's rule: today's ("\n") or the one of earlier versions
+	// ("\n\n").
+	for _, join := range []string{output.DefaultJoin, "\n\n"} {
+		if userTurn(ci, cin, join) == userTurn(ri, rin, join) {
+			return false
+		}
+	}
+	return true
 }
 
 // userTurn is the user turn of a chat format holding instruction and
 // input (see output.Record.UserTurn).
-func userTurn(instruction, input string) string {
+func userTurn(instruction, input, join string) string {
 	if input == "" {
 		return instruction
 	}
-	return instruction + "\n\n" + input
+	return instruction + join + input
 }
 
 // locate names the position of the record last read from src.

@@ -76,14 +76,19 @@ type Job struct {
 	Logger *slog.Logger
 }
 
-// Output says where a run's records go: to Path through PATH.partial,
-// renamed when the run ends on its own, or to Writer when Path is "" or
-// "-".
+// Output says where a run's records go and how they are written: to Path
+// through PATH.partial, renamed when the run ends on its own, or to Writer
+// when Path is "" or "-"; in Container (JSONL or Parquet; "" means what
+// Path's extension implies) with the format options of Options.
 type Output struct {
-	Path   string
-	Writer io.Writer
-	Format output.Format
-	Meta   bool
+	Path      string
+	Writer    io.Writer
+	Container output.Container
+	Options   output.Options
+	// Card writes a dataset card next to an output file (PATH.README.md)
+	// when the run ends on its own; License goes into its front matter.
+	Card    bool
+	License string
 }
 
 func (o Output) toFile() bool { return o.Path != "" && o.Path != "-" }
@@ -139,11 +144,19 @@ func (j Job) Start(ctx context.Context) (*Run, error) {
 	if j.Logger == nil {
 		j.Logger = slog.New(slog.DiscardHandler)
 	}
-	if j.Output.Format == "" {
-		j.Output.Format = output.FormatAlpaca
+	if j.Output.Options.Format == "" {
+		j.Output.Options.Format = output.FormatAlpaca
 	}
 	if !j.Output.toFile() && j.Output.Writer == nil {
 		return nil, inputError(errors.New("output: no path and no writer"))
+	}
+	if err := j.Output.Options.Validate(); err != nil {
+		return nil, inputError(err)
+	}
+	if c, err := output.ResolveContainer(string(j.Output.Container), j.Output.Path); err != nil {
+		return nil, inputError(err)
+	} else {
+		j.Output.Container = c
 	}
 	if j.SeedsSHA256 == "" {
 		b, err := json.Marshal(j.Options.Seeds)
@@ -347,17 +360,19 @@ func (r *Run) Close() error {
 // The error is nil for a run that ended on its own, ctx's error for an
 // interrupted one, or the failure.
 func (r *Run) Wait(ctx context.Context) (Manifest, error) {
-	var sink io.Writer = r.job.Output.Writer
-	var file *output.AtomicFile
-	if r.job.Output.toFile() {
-		var err error
-		if file, err = output.CreateAtomic(r.job.Output.Path); err != nil {
+	out := r.job.Output
+	var w output.Sink
+	var file *output.File
+	var err error
+	if out.toFile() {
+		if file, err = output.Create(out.Path, out.Container, out.Options); err != nil {
 			return r.finish(ctx, nil, 0, inputError(fmt.Errorf("output: %w", err)))
 		}
 		defer file.Close() // a no-op after Commit
-		sink = file
+		w = file
+	} else if w, err = output.Open(out.Writer, out.Container, out.Options); err != nil {
+		return r.finish(ctx, nil, 0, inputError(fmt.Errorf("output: %w", err)))
 	}
-	w := output.NewWriter(sink, r.job.Output.Format, r.job.Output.Meta)
 	stopTimeline := r.timeline.start(r)
 	counts, runErr := r.runner.Run(ctx, w.Write)
 	stopTimeline()
@@ -365,12 +380,24 @@ func (r *Run) Wait(ctx context.Context) (Manifest, error) {
 		runErr = cerr
 	}
 	status := StatusOf(runErr, ctx.Err() != nil, counts)
-	if file != nil && status != StatusFailed && status != StatusInterrupted {
+	ended := status != StatusFailed && status != StatusInterrupted
+	switch {
+	case file != nil && ended:
 		if cerr := file.Commit(); cerr != nil {
-			runErr, status = fmt.Errorf("output: %w", cerr), StatusFailed
+			runErr = fmt.Errorf("output: %w", cerr)
+		}
+	case file == nil:
+		if cerr := w.Close(); cerr != nil && runErr == nil {
+			runErr = fmt.Errorf("output: %w", cerr)
 		}
 	}
-	return r.finish(ctx, counts, w.Count(), runErr)
+	m, err := r.finish(ctx, counts, w.Count(), runErr)
+	if err == nil && file != nil && out.Card {
+		if cerr := output.WriteCard(r.card(m)); cerr != nil {
+			err = fmt.Errorf("dataset card: %w", cerr)
+		}
+	}
+	return m, err
 }
 
 // finish writes the manifest and returns it with the run's error.
@@ -411,7 +438,8 @@ func (r *Run) newManifest(status string, counts map[string]Counts, records int) 
 		Window:           r.opts.Window,
 		Discovered:       r.job.Discovered,
 		Limits:           r.job.Limits,
-		Output:           ManifestOutput{Path: r.job.Output.Path, Format: string(r.job.Output.Format), Meta: r.job.Output.Meta, Records: records},
+		Output: ManifestOutput{Path: r.job.Output.Path, Format: string(r.job.Output.Options.Format),
+			Container: string(r.job.Output.Container), Meta: r.job.Output.Options.Meta, Records: records},
 		RunDir:           r.runDir,
 		Counts:           counts,
 		Timeline:         r.timeline.points(),

@@ -70,10 +70,11 @@ type ManifestSeeds struct {
 
 // ManifestOutput says where the records went.
 type ManifestOutput struct {
-	Path    string `json:"path"` // "-" for stdout
-	Format  string `json:"format"`
-	Meta    bool   `json:"meta"`
-	Records int    `json:"records"`
+	Path      string `json:"path"` // "-" for stdout
+	Format    string `json:"format"`
+	Container string `json:"container"` // jsonl or parquet
+	Meta      bool   `json:"meta"`
+	Records   int    `json:"records"`
 }
 
 // Totals sum the model statistics over every model.

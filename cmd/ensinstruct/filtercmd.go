@@ -39,6 +39,10 @@ type filterFlags struct {
 	inputFormat string
 	format      string
 	output      string
+	container   string
+	system      string
+	join        string
+	noCard      bool
 
 	heuristics         bool
 	minWords, maxWords int
@@ -89,7 +93,11 @@ func (a *app) filterCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.SortFlags = false
 	f.StringVar(&o.inputFormat, "input-format", "auto", "input `FORMAT`: auto (detected per file), alpaca, openai or sharegpt")
-	f.StringVar(&o.format, "format", string(output.FormatAlpaca), "output `FORMAT`: alpaca, openai or sharegpt")
+	f.StringVar(&o.format, "format", string(output.FormatAlpaca), "output `FORMAT`: alpaca, openai, sharegpt or prompt-completion")
+	f.StringVar(&o.container, "container", "", "file type: jsonl or parquet (default: parquet for a .parquet -o, else jsonl)")
+	f.StringVar(&o.system, "system", "", "a system message for the chat formats")
+	f.StringVar(&o.join, "join", "", `what joins instruction and input in a user turn, with Go escapes (default "\n")`)
+	f.BoolVar(&o.noCard, "no-card", false, "do not write a dataset card (FILE.README.md) next to -o FILE")
 	f.StringVarP(&o.output, "output", "o", "", "write to `FILE` (through FILE.partial, renamed at the end) instead of stdout")
 
 	f.BoolVar(&o.heuristics, "heuristics", false, "step 1: drop records that fail the instruction checks or the instance rules")
@@ -142,9 +150,9 @@ func (a *app) filter(ctx context.Context, o filterFlags, args []string) (err err
 			return usagef("--input-format: %v", err)
 		}
 	}
-	outFormat, err := output.ParseFormat(o.format)
+	outOpts, container, err := o.outputOptions()
 	if err != nil {
-		return usagef("--format: %v", err)
+		return err
 	}
 
 	// Inputs and candidate files. Everything that can be checked before a
@@ -214,30 +222,36 @@ func (a *app) filter(ctx context.Context, o filterFlags, args []string) (err err
 	}
 
 	// Outputs.
-	var out io.Writer = a.stdout
-	var outFile, rejFile *output.AtomicFile
+	var outFile *output.File
+	var rejFile *output.AtomicFile
 	defer func() {
 		// Not committed: a failed run. An input problem makes the partial
 		// output worthless; otherwise it keeps what was decided.
-		for _, f := range []*output.AtomicFile{outFile, rejFile} {
-			if f == nil {
-				continue
-			}
-			f.Close()
+		abandon := func(path string) {
 			if exitCode(ctx, err) == exitBadInput {
-				os.Remove(f.Path() + output.PartialSuffix)
+				os.Remove(path + output.PartialSuffix)
 			} else if err != nil {
-				fmt.Fprintf(a.stderr, "filter: the records decided so far are in %s%s\n", f.Path(), output.PartialSuffix)
+				fmt.Fprintf(a.stderr, "filter: the records decided so far are in %s%s\n", path, output.PartialSuffix)
 			}
+		}
+		if outFile != nil {
+			outFile.Close()
+			abandon(outFile.Path())
+		}
+		if rejFile != nil {
+			rejFile.Close()
+			abandon(rejFile.Path())
 		}
 	}()
+	var w output.Sink
 	if o.output != "" {
-		if outFile, err = output.CreateAtomic(o.output); err != nil {
+		if outFile, err = output.Create(o.output, container, outOpts); err != nil {
 			return fmt.Errorf("output: %w", err)
 		}
-		out = outFile
+		w = outFile
+	} else if w, err = output.Open(a.stdout, container, outOpts); err != nil {
+		return fmt.Errorf("output: %w", err)
 	}
-	w := output.NewWriter(out, outFormat, o.meta)
 	keep := func(r curate.Kept) error {
 		if err := w.Write(r.Record); err != nil {
 			return fmt.Errorf("writing output: %w", err)
@@ -275,8 +289,10 @@ func (a *app) filter(ctx context.Context, o filterFlags, args []string) (err err
 		a.filterReport(st, pool, opts)
 		return badInput(fmt.Errorf("0 of %d lines valid: the input is not a JSONL dataset in alpaca, openai or sharegpt form", st.Invalid))
 	}
-	if err := w.Flush(); err != nil {
-		return fmt.Errorf("writing output: %w", err)
+	if outFile == nil {
+		if err := w.Close(); err != nil {
+			return fmt.Errorf("writing output: %w", err)
+		}
 	}
 	if rejFile != nil {
 		if err := rejBuf.Flush(); err != nil {
@@ -288,13 +304,45 @@ func (a *app) filter(ctx context.Context, o filterFlags, args []string) (err err
 		rejFile = nil
 	}
 	if outFile != nil {
+		rows := outFile.Count()
 		if err := outFile.Commit(); err != nil {
 			return fmt.Errorf("output: %w", err)
 		}
 		outFile = nil
+		if !o.noCard {
+			card := output.Card{DataFile: o.output, Container: container, Options: outOpts, Rows: rows,
+				Command: "filter", Version: buildVersion(), Filter: &output.CardFilterCounts{Read: st.Read,
+					Invalid: st.Invalid, Kept: st.Kept, EnsembleCalls: st.EnsembleCalls, Dropped: st.Dropped}}
+			if err := output.WriteCard(card); err != nil {
+				return fmt.Errorf("dataset card: %w", err)
+			}
+		}
 	}
 	a.filterReport(st, pool, opts)
 	return nil
+}
+
+// outputOptions reads the output flags.
+func (o filterFlags) outputOptions() (output.Options, output.Container, error) {
+	var opts output.Options
+	var err error
+	if opts.Format, err = output.ParseFormat(o.format); err != nil {
+		return opts, "", usagef("--format: %v", err)
+	}
+	opts.Meta, opts.System = o.meta, o.system
+	if o.join != "" {
+		if opts.Join, err = output.ParseJoin(o.join); err != nil {
+			return opts, "", usagef("--join: %v", err)
+		}
+	}
+	if err := opts.Validate(); err != nil {
+		return opts, "", badInput(err)
+	}
+	c, err := output.ResolveContainer(o.container, o.output)
+	if err != nil {
+		return opts, "", usagef("--container: %v", err)
+	}
+	return opts, c, nil
 }
 
 // options turns the step flags into pipeline options, rejecting flags

@@ -34,7 +34,7 @@ var generateFields = map[string]string{
 	"novelty-threshold": "filters.novelty_threshold", "min-agreement": "filters.consensus.min_agreement",
 	"metric": "filters.consensus.metric", "parser": "filters.parser",
 	"window": "generation.window", "stall-limit": "generation.stall_limit", "progress": "progress",
-	"pull": "pull",
+	"pull": "pull", "system": "output.system", "join": "output.join", "container": "output.container",
 }
 
 // generateFlags are the flags of generate that are not fields.
@@ -45,6 +45,7 @@ type generateFlags struct {
 	ensemble []string
 	style    string
 	interval time.Duration
+	noCard   bool
 }
 
 func (a *app) generateCmd() *cobra.Command {
@@ -73,7 +74,11 @@ func (a *app) generateCmd() *cobra.Command {
 	f.Int("n-a", 0, "type-A examples to keep (overrides -n's split)")
 	f.Int("n-b", 0, "type-B examples to keep (overrides -n's split)")
 	f.StringP("output", "o", "", "write records to `FILE` (through FILE.partial, renamed when done) instead of stdout")
-	f.String("format", string(output.FormatAlpaca), "output format: alpaca, openai or sharegpt")
+	f.String("format", string(output.FormatAlpaca), "output format: alpaca, openai, sharegpt or prompt-completion")
+	f.String("container", "", "file type: jsonl or parquet (default: parquet for a .parquet -o, else jsonl)")
+	f.String("system", "", "a system message for the chat formats (openai, sharegpt, prompt-completion)")
+	f.String("join", "", `what joins instruction and input in a user turn, with Go escapes (default "\n")`)
+	f.BoolVar(&o.noCard, "no-card", false, "do not write a dataset card (FILE.README.md) next to -o FILE")
 	f.Bool("meta", false, "add provenance to each record: id, type, models, consensus scores, novelty")
 	f.String("manifest", "", "write the run manifest to `FILE` (default: next to -o, or in the run directory)")
 	f.String("run-dir", "", "`DIR` for the response cache, evidence and manifest (default .ensinstruct/<run identity>)")
@@ -134,7 +139,11 @@ func flagOf(fs *pflag.FlagSet, fields map[string]string) func(string) (string, b
 // generate resolves the configuration and runs the job, with its
 // progress on stderr.
 func (a *app) generate(ctx context.Context, fs *pflag.FlagSet, o generateFlags) error {
-	file, err := config.Load(o.config, append(o.sets, fieldOverrides(fs, generateFields)...))
+	overrides := append(o.sets, fieldOverrides(fs, generateFields)...)
+	if o.noCard {
+		overrides = append(overrides, "output.card=false")
+	}
+	file, err := config.Load(o.config, overrides)
 	if err != nil {
 		return a.inputError(err)
 	}

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/ensinstruct/ensinstruct/llm/llmtest"
+	"github.com/ensinstruct/ensinstruct/output"
+	"github.com/ensinstruct/ensinstruct/output/outputtest"
 	"github.com/ensinstruct/ensinstruct/pipeline"
 	"github.com/ensinstruct/ensinstruct/pipeline/pipelinetest"
 )
@@ -457,7 +459,7 @@ func TestGenerateUsage(t *testing.T) {
 		// No models named: the local Ollama's, which is not running.
 		{"no models", []string{"generate"}, 1, "the local Ollama cannot list its own: ollama at http://127.0.0.1:1 is not reachable; start it with `ollama serve`"},
 		{"bad spec", []string{"generate", "--model", "llama"}, 2, "llama"},
-		{"bad format", []string{"generate", "--model", "ollama:x", "--ensemble", "ollama:y", "--format", "csv"}, 2, "alpaca, openai or sharegpt"},
+		{"bad format", []string{"generate", "--model", "ollama:x", "--ensemble", "ollama:y", "--format", "csv"}, 2, "alpaca, openai, sharegpt or prompt-completion"},
 		{"no ensemble", []string{"generate", "--model", "ollama:x", "--run-dir", dir}, 2, "no model has the ensemble role"},
 		{"bad set", []string{"generate", "--set", "generation.windw=3", "--model", "ollama:x"}, 2, `unknown field "windw"`},
 		{"bad seeds", []string{"generate", "--model", "ollama:x", "--ensemble", "ollama:y", "--seeds", filepath.Join(dir, "none.jsonl")}, 2, "none.jsonl"},
@@ -718,5 +720,60 @@ func TestGenerateBudgetsAreCaps(t *testing.T) {
 			t.Errorf("--max-cost %v: spent %v, status %q", limit, m.Totals.CostUSD, m.Status)
 		}
 		t.Logf("--max-cost %v: %d calls, $%.5f", limit, srv.Served(), m.Totals.CostUSD)
+	}
+}
+
+// What generate and filter write loads into a trainer unchanged: every
+// line of every format has the same schema (keys, nulls, int apart from
+// float), with or without provenance; -o FILE.parquet writes Parquet;
+// a dataset card sits next to an output file unless --no-card.
+func TestOutputSchemaStable(t *testing.T) {
+	dir := t.TempDir()
+	srv := fakeModels(t, 0)
+	cfg := fakeConfig(t, dir, srv.URL, 4)
+	seedsFile := writeTestSeeds(t, dir)
+	base := []string{"generate", "-c", cfg, "--seeds", seedsFile, "--run-dir", filepath.Join(dir, "run")}
+	for _, format := range output.Formats() {
+		for _, extra := range [][]string{nil, {"--meta"}, {"--meta", "--system", "Be brief."}} {
+			if format == output.FormatAlpaca && len(extra) > 1 {
+				continue // alpaca has no turns for a system message
+			}
+			out, stderr, code := runCLI(t, append(append(base, "--format", string(format)), extra...)...)
+			if code != 0 {
+				t.Fatalf("%s %v: exit %d\n%s", format, extra, code, stderr)
+			}
+			if n, err := outputtest.Check(strings.NewReader(out)); err != nil || n != 24 {
+				t.Errorf("generate --format %s %v: %d lines, %v", format, extra, n, err)
+			}
+			// The same records, filtered with provenance.
+			data := filepath.Join(dir, "data.jsonl")
+			os.WriteFile(data, []byte(out), 0o644)
+			fout, stderr, code := runCLI(t, "filter", "--heuristics", "--dedup", "--meta", "--format", string(format), data)
+			if code != 0 {
+				t.Fatalf("filter %s: exit %d\n%s", format, code, stderr)
+			}
+			if _, err := outputtest.Check(strings.NewReader(fout)); err != nil {
+				t.Errorf("filter --meta --format %s: %v", format, err)
+			}
+		}
+	}
+	pq := filepath.Join(dir, "data.parquet")
+	if _, stderr, code := runCLI(t, append(base, "--meta", "--format", "prompt-completion", "-o", pq)...); code != 0 {
+		t.Fatalf("-o %s: exit %d\n%s", pq, code, stderr)
+	}
+	b, err := os.ReadFile(pq)
+	if err != nil || !bytes.HasPrefix(b, []byte("PAR1")) || !bytes.HasSuffix(b, []byte("PAR1")) {
+		t.Errorf("%s is not a Parquet file (%v)", pq, err)
+	}
+	card, err := os.ReadFile(pq + output.CardSuffix)
+	if err != nil || !bytes.HasPrefix(card, []byte("---\n")) || !bytes.Contains(card, []byte("data.parquet")) {
+		t.Errorf("dataset card: %v\n%s", err, card)
+	}
+	noCard := filepath.Join(dir, "nocard.jsonl")
+	if _, stderr, code := runCLI(t, append(base, "--no-card", "-o", noCard)...); code != 0 {
+		t.Fatalf("--no-card: exit %d\n%s", code, stderr)
+	}
+	if _, err := os.Stat(noCard + output.CardSuffix); !os.IsNotExist(err) {
+		t.Errorf("--no-card wrote a card: %v", err)
 	}
 }
