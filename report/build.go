@@ -23,20 +23,27 @@ const (
 type Options struct {
 	// Title names the report; "" uses the run directory or file name.
 	Title string
-	// KeptSamples bounds the kept examples shown (0: DefaultKeptSamples).
-	KeptSamples int
+	// KeptSamples bounds the kept examples shown (nil:
+	// DefaultKeptSamples).
+	KeptSamples *int
 	// RejectedSamples bounds the rejected examples shown over all reasons
-	// (0: DefaultRejectedSamples), and PerReason those of one reason
-	// (0: DefaultPerReason).
-	RejectedSamples int
-	PerReason       int
+	// (nil: DefaultRejectedSamples), and PerReason those of one reason
+	// (nil: DefaultPerReason).
+	RejectedSamples *int
+	PerReason       *int
 }
 
-func (o Options) withDefaults() Options {
-	o.KeptSamples = cmp.Or(o.KeptSamples, DefaultKeptSamples)
-	o.RejectedSamples = cmp.Or(o.RejectedSamples, DefaultRejectedSamples)
-	o.PerReason = cmp.Or(o.PerReason, DefaultPerReason)
-	return o
+// limits are Options' sample sizes, resolved.
+type limits struct{ kept, rejected, perReason int }
+
+func (o Options) limits() limits {
+	get := func(p *int, def int) int {
+		if p == nil {
+			return def
+		}
+		return max(*p, 0)
+	}
+	return limits{get(o.KeptSamples, DefaultKeptSamples), get(o.RejectedSamples, DefaultRejectedSamples), get(o.PerReason, DefaultPerReason)}
 }
 
 // GroupKept is the examples group of kept records.
@@ -49,7 +56,7 @@ func Build(src Source, opts Options) (*Figures, error) {
 	if src.Manifest == "" && src.Data == "" && src.Rejected == "" {
 		return nil, inputErrorf("nothing to report: no manifest, dataset or rejected file")
 	}
-	b := newBuilder(opts.withDefaults())
+	b := newBuilder(opts.limits())
 	b.fig.Title = opts.Title
 	if src.Manifest != "" {
 		m, err := readManifest(src.Manifest)
@@ -93,9 +100,9 @@ func Build(src Source, opts Options) (*Figures, error) {
 // builder accumulates the figures over one pass of the files. It is not
 // safe for concurrent use.
 type builder struct {
-	opts Options
-	fig  Figures
-	man  *manifest
+	lim limits
+	fig Figures
+	man *manifest
 
 	// Dataset funnel: kept records and drops per type.
 	keptByType map[string]int
@@ -116,9 +123,9 @@ type builder struct {
 	warnings map[string]bool
 }
 
-func newBuilder(opts Options) *builder {
+func newBuilder(lim limits) *builder {
 	b := &builder{
-		opts:       opts,
+		lim:        lim,
 		keptByType: map[string]int{},
 		dropByType: map[string]map[string]int{},
 		verbs:      map[string]int{},
@@ -161,7 +168,7 @@ func (b *builder) kept(rec output.Record, p provenance, where string) {
 	}
 	b.seq++
 	key := hashKey(GroupKept, rec.Instruction, rec.Input, rec.Output)
-	b.sampler(GroupKept, b.opts.KeptSamples).offer(key, b.seq, func() Example {
+	b.sampler(GroupKept, b.lim.kept).offer(key, b.seq, func() Example {
 		ex := Example{Group: GroupKept, Where: where,
 			Instruction: cut(rec.Instruction), Input: cut(rec.Input), Output: cut(rec.Output)}
 		fillMeta(&ex, meta, cands, rec.Output)
@@ -189,7 +196,7 @@ func (b *builder) rejected(r rejectedLine, where string) {
 	}
 	b.seq++
 	key := hashKey(reason, r.Instruction, r.Input, r.Output, r.Raw, r.Error)
-	b.sampler(reason, b.opts.PerReason).offer(key, b.seq, func() Example {
+	b.sampler(reason, b.lim.perReason).offer(key, b.seq, func() Example {
 		ex := Example{Group: reason, Where: where, Source: r.Source,
 			Instruction: cut(r.Instruction), Input: cut(r.Input), Output: cut(r.Output),
 			Raw: cut(r.Raw), Error: cut(r.Error)}

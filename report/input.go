@@ -185,7 +185,7 @@ type manifest struct {
 		Meta    bool   `json:"meta"`
 		Records int    `json:"records"`
 	} `json:"output"`
-	Counts   map[string]runCounts `json:"counts"`
+	Counts   map[string]runCounts  `json:"counts"`
 	Calls    map[string]ModelCalls `json:"calls"`
 	Totals   ModelCalls            `json:"totals"`
 	Timeline []TimePoint           `json:"timeline"`

@@ -115,7 +115,7 @@ func (s *sampler) offer(key uint64, seq int, build func() Example) {
 func (s *sampler) lowest(n int) []sampled {
 	all := slices.Clone(s.h)
 	slices.SortFunc(all, func(a, b sampled) int { return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.seq, b.seq)) })
-	return all[:min(n, len(all))]
+	return all[:min(max(n, 0), len(all))]
 }
 
 // sample returns the examples shown, kept first and then each reason,
@@ -132,13 +132,13 @@ func (b *builder) sample() ([]Example, []Group) {
 	slices.SortFunc(reasons, func(x, y string) int {
 		return cmp.Or(cmp.Compare(b.samples[y].total, b.samples[x].total), cmp.Compare(x, y))
 	})
-	capPer := b.opts.PerReason
+	capPer := b.lim.perReason
 	for capPer > 0 {
 		n := 0
 		for _, r := range reasons {
 			n += min(capPer, len(b.samples[r].h))
 		}
-		if n <= b.opts.RejectedSamples {
+		if n <= b.lim.rejected {
 			break
 		}
 		capPer--
@@ -155,7 +155,7 @@ func (b *builder) sample() ([]Example, []Group) {
 		groups = append(groups, Group{Name: name, Total: s.total, Shown: len(picked), IsKept: name == GroupKept})
 	}
 	if _, ok := b.samples[GroupKept]; ok {
-		add(GroupKept, b.opts.KeptSamples)
+		add(GroupKept, b.lim.kept)
 	}
 	for _, r := range reasons {
 		add(r, capPer)

@@ -310,7 +310,7 @@ func synthRun(t testing.TB, dir string, requests int, seed uint64) {
 		"version": "v0.4.0", "config_hash": "3f9c2a1b7d4e8f6a5c0b9d2e1f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a",
 		"seed": 42, "status": "complete", "started": "2026-11-30T02:00:00Z", "finished": "2026-11-30T02:31:12Z",
 		"seconds": elapsed,
-		"seeds": map[string]any{"source": "default", "sha256": strings.Repeat("ab", 32), "tasks": 175, "type_a": 125, "type_b": 50},
+		"seeds":   map[string]any{"source": "default", "sha256": strings.Repeat("ab", 32), "tasks": 175, "type_a": 125, "type_b": 50},
 		"models": []map[string]any{
 			{"name": "llama3.1-8b", "backend": "ollama", "model": "llama3.1:8b", "endpoint": "http://127.0.0.1:11434", "roles": []string{"instructions", "instances"}, "weight": 1, "style": "completion"},
 			{"name": "qwen2.5-7b", "backend": "ollama", "model": "qwen2.5:7b-instruct", "endpoint": "http://127.0.0.1:11434", "roles": []string{"ensemble"}, "weight": 1, "style": "chat"},
