@@ -59,6 +59,10 @@ var (
 		{1, "Tell me a joke about %s."},
 		{1, "Brainstorm names for a podcast about %s."},
 	}
+	synthQualifiers = []string{"keeping every %s sentence short, for readers who know %s",
+		"and mention one %s detail that a fan of %s would enjoy", "in a %s tone, as if explaining %s",
+		"without repeating the word %s; compare it with %s", "then rate how %s the result is next to %s",
+		"for a %s audience that already read about %s", "with a %s twist and a reference to %s"}
 	synthWords = strings.Fields("the a of and to in is that it for on with as was by this are be from at or an which " +
 		"water light energy people time year way day world life hand part place case week system program question " +
 		"government number night point home small large first last long great little own other old right big high " +
@@ -106,9 +110,11 @@ func synthInstruction(rng *rand.Rand, typ string) string {
 		}
 		s = fmt.Sprintf(s, list[rng.IntN(len(list))])
 	}
-	// A qualifier makes most instructions differ from the template.
-	if rng.IntN(3) > 0 {
-		s = strings.TrimSuffix(s, ".") + fmt.Sprintf(", using %s words.", synthWords[rng.IntN(len(synthWords))])
+	// Qualifiers make most instructions differ from their template.
+	q := synthQualifiers[rng.IntN(len(synthQualifiers))]
+	if rng.IntN(4) > 0 {
+		q = fmt.Sprintf(q, synthWords[rng.IntN(len(synthWords))], synthTopics[rng.IntN(len(synthTopics))])
+		s = strings.TrimSuffix(strings.TrimSuffix(s, "."), "?") + ", " + q + "."
 	}
 	return s
 }
