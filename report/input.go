@@ -3,6 +3,7 @@ package report
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 
 	"github.com/ensinstruct/ensinstruct/output"
+	"golang.org/x/sync/errgroup"
 )
 
 // Names of the files a run directory holds.
@@ -230,7 +232,8 @@ type provenance struct {
 // readData streams the records of a dataset in any format to fn, with
 // their provenance. The records are read with output.Reader (which
 // detects the format); the provenance is decoded from the same lines by a
-// second reader of the file that follows the first line by line.
+// second reader of the file that follows the first line by line. The two
+// decodings run on two goroutines, the second calling fn.
 func readData(path string, fn func(rec output.Record, p provenance, line int) error) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -243,38 +246,74 @@ func readData(path string, fn func(rec output.Record, p provenance, line int) er
 	}
 	defer side.Close()
 
-	rd := output.NewReader(f, path)
-	sc := newScanner(side)
-	at := 0
-	for {
-		rec, err := rd.Read()
-		if err == io.EOF {
-			return nil
-		}
-		var le *output.LineError
-		if errors.As(err, &le) {
-			return inputErrorf("%v", err)
-		}
-		if err != nil {
-			return err
-		}
-		for at < rd.Line() {
-			if !sc.Scan() {
-				if err := sc.Err(); err != nil {
-					return scanError(path, err)
-				}
-				return fmt.Errorf("reading %s: file changed while it was read", path)
-			}
-			at++
-		}
-		var p provenance
-		if err := json.Unmarshal(sc.Bytes(), &p); err != nil {
-			return inputErrorf("%s:%d: %s", path, at, fieldError(err, ""))
-		}
-		if err := fn(rec, p, at); err != nil {
-			return err
-		}
+	type numbered struct {
+		rec  output.Record
+		line int
 	}
+	const batch = 128
+	batches := make(chan []numbered, 8)
+	g, ctx := errgroup.WithContext(context.Background())
+	g.Go(func() error {
+		defer close(batches)
+		rd := output.NewReader(f, path)
+		var b []numbered
+		for {
+			rec, err := rd.Read()
+			if err == nil {
+				b = append(b, numbered{rec, rd.Line()})
+				if len(b) < batch {
+					continue
+				}
+			}
+			if len(b) > 0 {
+				select {
+				case batches <- b:
+					b = nil
+				case <-ctx.Done():
+					return nil
+				}
+			}
+			var le *output.LineError
+			switch {
+			case err == nil:
+			case err == io.EOF:
+				return nil
+			case errors.As(err, &le):
+				return inputErrorf("%v", err)
+			default:
+				return err
+			}
+		}
+	})
+	g.Go(func() error {
+		sc := newScanner(side)
+		at := 0
+		for b := range batches {
+			for _, n := range b {
+				for at < n.line {
+					if !sc.Scan() {
+						if err := sc.Err(); err != nil {
+							return scanError(path, err)
+						}
+						return fmt.Errorf("reading %s: file changed while it was read", path)
+					}
+					at++
+				}
+				var p provenance
+				line := sc.Bytes()
+				if bytes.Contains(line, []byte(`"meta"`)) || bytes.Contains(line, []byte(`"candidates"`)) {
+					if err := json.Unmarshal(line, &p); err != nil {
+						return inputErrorf("%s:%d: %s", path, at, fieldError(err, ""))
+					}
+				}
+				if err := fn(n.rec, p, at); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	return g.Wait()
 }
 
 // rejectedLine is one line of a rejected file.

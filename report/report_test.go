@@ -132,7 +132,7 @@ func TestRunFigures(t *testing.T) {
 	}
 	// Agreement of gen and e1: the first pairwise score of each decision.
 	wantGenE1 := (1 + 0.823529411764706 + 0.75 + 0.8571428571428571 + 0.6153846153846154 + 0 + 0.5714285714285715 + 0) / 8
-	if got := f.Agreement.Mean[0][1]; got == nil || !close(*got, wantGenE1) || f.Agreement.N[0][1] != 8 {
+	if got := f.Agreement.Mean[0][1]; got == nil || !near(*got, wantGenE1) || f.Agreement.N[0][1] != 8 {
 		t.Errorf("agreement gen/e1 = %v over %d, want %v over 8", got, f.Agreement.N[0][1], wantGenE1)
 	}
 	if f.Agreement.Mean[1][1] != nil {
@@ -155,7 +155,7 @@ func TestRunFigures(t *testing.T) {
 
 	// Lengths: the outputs have 1, 8, 5, 3 and 5 words.
 	out := f.Lengths[2]
-	if out.N != 5 || out.Max != 8 || out.Median != 5 || !close(out.Mean, 4.4) {
+	if out.N != 5 || out.Max != 8 || out.Median != 5 || !near(out.Mean, 4.4) {
 		t.Errorf("output lengths = %+v", out)
 	}
 
@@ -168,7 +168,7 @@ func TestRunFigures(t *testing.T) {
 	}
 }
 
-func close(a, b float64) bool { return a-b < 1e-12 && b-a < 1e-12 }
+func near(a, b float64) bool { return a-b < 1e-12 && b-a < 1e-12 }
 
 func stageCounts(f Funnel) []int {
 	var n []int

@@ -338,7 +338,7 @@ func synthRun(t testing.TB, dir string, requests int, seed uint64) {
 // synthDataset writes a dataset of n records with provenance (alpaca
 // with meta), and a rejected file of about n/3 lines, for the size and
 // speed checks. Novelty scores are drawn at random; consensus decisions
-// are the real rule's.
+// are the real rule's, on a pool of candidate sets.
 func synthDataset(t testing.TB, dir string, n int) Source {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(uint64(n), 11))
@@ -355,6 +355,17 @@ func synthDataset(t testing.TB, dir string, n int) Source {
 	rw := bufio.NewWriterSize(rf, 1<<20)
 	renc := json.NewEncoder(rw)
 	ensemble := []string{"cand-b.jsonl", "cand-c.jsonl"}
+	// A pool of real decisions, drawn from at random: the rule itself is
+	// not what this data set measures.
+	type decided struct {
+		cands []string
+		d     filter.Decision
+	}
+	pool := make([]decided, 500)
+	for i := range pool {
+		pool[i].cands = synthCandidates(rng, 3)
+		pool[i].d = filter.Consensus(pool[i].cands, filter.ConsensusOptions{})
+	}
 	for kept := 0; kept < n; {
 		typ := []string{"A", "B"}[rng.IntN(2)]
 		instr := synthInstruction(rng, typ)
@@ -370,8 +381,8 @@ func synthDataset(t testing.TB, dir string, n int) Source {
 			}
 			continue
 		}
-		cands := synthCandidates(rng, 3)
-		d := filter.Consensus(cands, filter.ConsensusOptions{})
+		p := pool[rng.IntN(len(pool))]
+		cands, d := p.cands, p.d
 		meta.Ensemble, meta.Consensus = ensemble, consensusMeta(d)
 		if !d.Kept || d.Output == "" {
 			if err := renc.Encode(synthLine{Reason: "consensus/" + string(d.Reason), Instruction: instr, Input: input, Output: cands[0], Candidates: cands, Meta: meta}); err != nil {

@@ -74,7 +74,7 @@ const verbWindow = 3
 // VerbQuestion; one with no listed verb gives VerbNone. It is safe for
 // concurrent use.
 func LeadingVerb(instruction string) string {
-	words, comma := leadingWords(instruction, 40)
+	words, comma := leadingWords(instruction, 24)
 	if len(words) == 0 {
 		return VerbNone
 	}
