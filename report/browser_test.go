@@ -183,7 +183,7 @@ func TestBrowserReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := Build(src, Options{})
+	f, err := Build(src, Options{Title: "nightly run"})
 	if err != nil {
 		t.Fatal(err)
 	}

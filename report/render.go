@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -68,6 +69,7 @@ var parsed = sync.OnceValues(func() (*compiled, error) {
 		"f3":  func(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) },
 		"f4":  func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) },
 		"pct": func(v float64) string { return strconv.FormatFloat(100*v, 'f', 1, 64) + "%" },
+		"hasSuffix": func(s, suffix string) bool { return strings.HasSuffix(s, "/"+suffix) },
 		"short": func(s string) string {
 			return s[:min(len(s), 12)]
 		},

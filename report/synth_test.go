@@ -88,13 +88,31 @@ func pickTemplate(rng *rand.Rand, ts []synthTemplate) string {
 	return ts[0].text
 }
 
+// synthSentence returns sentences of a small grammar, at least n words
+// in all.
 func synthSentence(rng *rand.Rand, n int) string {
-	w := make([]string, n)
-	for i := range w {
-		w[i] = synthWords[rng.IntN(len(synthWords))]
+	subjects := []string{"The author", "This method", "A small village", "The answer", "Most people", "The river",
+		"Each student", "The new policy", "Our team", "The first chapter", "A good recipe", "The old machine"}
+	verbs := []string{"explains", "shows", "describes", "changes", "improves", "depends on", "compares", "follows",
+		"repeats", "questions", "simplifies", "summarizes"}
+	objects := []string{"the main idea", "a simple rule", "the local economy", "three key steps", "the first example",
+		"the final result", "a clear pattern", "the daily routine", "the price of bread", "an old tradition"}
+	tails := []string{"in a few words", "over many years", "for most readers", "during the summer", "without extra cost",
+		"in the second paragraph", "at the end of the story", "with great care", "before the deadline", ""}
+	var b strings.Builder
+	for words := 0; words < n; {
+		tail := tails[rng.IntN(len(tails))]
+		sent := subjects[rng.IntN(len(subjects))] + " " + verbs[rng.IntN(len(verbs))] + " " + objects[rng.IntN(len(objects))]
+		if tail != "" {
+			sent += " " + tail
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(sent + ".")
+		words += len(strings.Fields(sent))
 	}
-	s := strings.Join(w, " ")
-	return strings.ToUpper(s[:1]) + s[1:] + "."
+	return b.String()
 }
 
 func synthInstruction(rng *rand.Rand, typ string) string {
