@@ -52,8 +52,8 @@ func inputErrorf(format string, args ...any) error {
 }
 
 // Resolve turns the path a user gave into a Source: a run directory
-// (manifest.json, with kept.jsonl and rejected.jsonl beside it when they
-// exist), a rejected file (its first record has a "reason" key) or a
+// (whichever of manifest.json, kept.jsonl and rejected.jsonl it holds),
+// a rejected file (its first record has a "reason" key) or a
 // dataset. rejected, when not "", adds or replaces the rejected file.
 func Resolve(path, rejected string) (Source, error) {
 	var src Source
@@ -63,18 +63,19 @@ func Resolve(path, rejected string) (Source, error) {
 	}
 	switch {
 	case st.IsDir():
-		src.Manifest = filepath.Join(path, ManifestFile)
-		if _, err := os.Stat(src.Manifest); err != nil {
-			return src, inputErrorf("%s: not a run directory: %s is missing", path, ManifestFile)
-		}
+		// A run still in progress may have its evidence files and no
+		// manifest yet.
 		for _, f := range []struct {
 			name string
 			dst  *string
-		}{{KeptFile, &src.Data}, {RejectedFile, &src.Rejected}} {
+		}{{ManifestFile, &src.Manifest}, {KeptFile, &src.Data}, {RejectedFile, &src.Rejected}} {
 			p := filepath.Join(path, f.name)
 			if _, err := os.Stat(p); err == nil {
 				*f.dst = p
 			}
+		}
+		if src == (Source{}) {
+			return src, inputErrorf("%s: not a run directory: it has no %s, %s or %s", path, ManifestFile, KeptFile, RejectedFile)
 		}
 	default:
 		isRej, err := isRejectedFile(path)

@@ -203,6 +203,19 @@ func TestDatasetFunnel(t *testing.T) {
 	}
 }
 
+// TestRunInProgress: a run directory whose manifest is not written yet
+// still reports its evidence.
+func TestRunInProgress(t *testing.T) {
+	dir := copyRun(t)
+	if err := os.Remove(filepath.Join(dir, ManifestFile)); err != nil {
+		t.Fatal(err)
+	}
+	f := build(t, dir, "")
+	if f.Run != nil || len(f.Funnels) != 2 || f.Funnels[0].Stages[0].Count != 9 || len(f.Examples) != 14 {
+		t.Errorf("run without manifest: run %v, %d funnels, first %+v, %d examples", f.Run, len(f.Funnels), f.Funnels[0].Stages[0], len(f.Examples))
+	}
+}
+
 func TestResolve(t *testing.T) {
 	tests := []struct {
 		path, rejected string

@@ -140,6 +140,7 @@ func BenchmarkReport100k(b *testing.B) {
 	}
 	b.SetBytes(in)
 	b.ReportAllocs()
+	cpu := cpuTime()
 	for b.Loop() {
 		f, err := Build(src, Options{})
 		if err != nil {
@@ -150,4 +151,5 @@ func BenchmarkReport100k(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric((cpuTime() - cpu).Seconds()/float64(b.N), "cpu-s/op")
 }
