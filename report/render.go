@@ -63,12 +63,12 @@ var parsed = sync.OnceValues(func() (*compiled, error) {
 		return nil, err
 	}
 	funcs := template.FuncMap{
-		"f0":  func(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) },
-		"f1":  func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
-		"f2":  func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) },
-		"f3":  func(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) },
-		"f4":  func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) },
-		"pct": func(v float64) string { return strconv.FormatFloat(100*v, 'f', 1, 64) + "%" },
+		"f0":        func(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) },
+		"f1":        func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
+		"f2":        func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) },
+		"f3":        func(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) },
+		"f4":        func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) },
+		"pct":       func(v float64) string { return strconv.FormatFloat(100*v, 'f', 1, 64) + "%" },
 		"hasSuffix": func(s, suffix string) bool { return strings.HasSuffix(s, "/"+suffix) },
 		"short": func(s string) string {
 			return s[:min(len(s), 12)]
