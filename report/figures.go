@@ -1,5 +1,7 @@
 package report
 
+import "github.com/ensinstruct/ensinstruct/llm"
+
 // Figures are everything a report shows, computed from its files. The JSON
 // form is stable (the package's golden tests compare it); a Figures value
 // is plain data, safe to share once built.
@@ -163,22 +165,11 @@ type Agreement struct {
 	N    [][]int      `json:"n"`
 }
 
-// ModelCalls are one model's call statistics from the manifest.
+// ModelCalls are one model's call statistics from the manifest, or
+// their totals (without a name).
 type ModelCalls struct {
-	Name             string         `json:"name,omitempty"`
-	Calls            int64          `json:"calls"`
-	CacheHits        int64          `json:"cache_hits"`
-	Requests         int64          `json:"requests"`
-	Retries          int64          `json:"retries"`
-	Failures         int64          `json:"failures"`
-	Canceled         int64          `json:"canceled"`
-	Errors           map[string]int `json:"errors,omitempty"`
-	PromptTokens     int64          `json:"prompt_tokens"`
-	CompletionTokens int64          `json:"completion_tokens"`
-	LatencyP50       float64        `json:"latency_p50_ms"`
-	LatencyP90       float64        `json:"latency_p90_ms"`
-	LatencyP99       float64        `json:"latency_p99_ms"`
-	CostUSD          float64        `json:"cost_usd"`
+	Name string `json:"name,omitempty"`
+	llm.ModelStats
 }
 
 // TimePoint is one sample of a run's progress.

@@ -2,6 +2,7 @@ package report
 
 import (
 	"cmp"
+	"github.com/ensinstruct/ensinstruct/pipeline"
 	"maps"
 	"slices"
 	"strings"
@@ -64,7 +65,7 @@ func (b *builder) funnels() []Funnel {
 // runFunnel is a type's funnel from its manifest counts. The drops of a
 // stage are its reasons in the manifest; what is neither dropped nor in
 // the next stage was still in progress when the run stopped.
-func (b *builder) runFunnel(typ string, c runCounts) Funnel {
+func (b *builder) runFunnel(typ string, c pipeline.Counts) Funnel {
 	notNovel := "instruction/not-novel"
 	byStage := map[string][]Count{}
 	var other []Count

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 
 	"github.com/ensinstruct/ensinstruct/output"
+	"github.com/ensinstruct/ensinstruct/pipeline"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -188,24 +189,10 @@ type manifest struct {
 		Meta    bool   `json:"meta"`
 		Records int    `json:"records"`
 	} `json:"output"`
-	Counts   map[string]runCounts  `json:"counts"`
-	Calls    map[string]ModelCalls `json:"calls"`
-	Totals   ModelCalls            `json:"totals"`
-	Timeline []TimePoint           `json:"timeline"`
-}
-
-// runCounts are one type's counts in a run manifest.
-type runCounts struct {
-	Target               int            `json:"target"`
-	InstructionRequests  int            `json:"instruction_requests"`
-	InstructionsAccepted int            `json:"instructions_accepted"`
-	InstanceRequests     int            `json:"instance_requests"`
-	InstancesValid       int            `json:"instances_valid"`
-	EnsembleCalls        int            `json:"ensemble_calls"`
-	Decided              int            `json:"decided"`
-	Kept                 int            `json:"kept"`
-	Dropped              map[string]int `json:"dropped"`
-	Stop                 string         `json:"stop"`
+	Counts   map[string]pipeline.Counts `json:"counts"`
+	Calls    map[string]ModelCalls      `json:"calls"`
+	Totals   ModelCalls                 `json:"totals"`
+	Timeline []TimePoint                `json:"timeline"`
 }
 
 func readManifest(path string) (*manifest, error) {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/ensinstruct/ensinstruct/pipeline"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -202,12 +203,12 @@ func synthRun(t testing.TB, dir string, requests int, seed uint64) {
 		}
 	}
 	ensemble := []string{"qwen2.5-7b", "mistral-7b"}
-	counts := map[string]*runCounts{}
+	counts := map[string]*pipeline.Counts{}
 	calls := map[string]*ModelCalls{"llama3.1-8b": {}, "qwen2.5-7b": {}, "mistral-7b": {}}
 	var timeline []TimePoint
 	kept, elapsed := 0, 0.0
 	for _, typ := range []string{"A", "B"} {
-		c := &runCounts{Target: requests / 2, Dropped: map[string]int{}}
+		c := &pipeline.Counts{Target: requests / 2, Dropped: map[string]int{}}
 		counts[typ] = c
 		idx := filter.NewIndex()
 		for _, s := range synthTopics[:6] {
@@ -316,7 +317,7 @@ func synthRun(t testing.TB, dir string, requests int, seed uint64) {
 	for name, mc := range calls {
 		mc.CacheHits = mc.Calls / 10
 		mc.Requests = mc.Calls - mc.CacheHits
-		mc.LatencyP50, mc.LatencyP90, mc.LatencyP99 = 420, 910, 1800
+		mc.LatencyP50Ms, mc.LatencyP90Ms, mc.LatencyP99Ms = 420, 910, 1800
 		mc.CostUSD = float64(mc.PromptTokens)*0.15e-6 + float64(mc.CompletionTokens)*0.6e-6
 		if name == "mistral-7b" {
 			mc.Failures, mc.Retries = 3, 5
