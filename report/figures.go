@@ -101,7 +101,7 @@ type Novelty struct {
 	Mean float64 `json:"mean"`
 }
 
-// LengthEdges are the lower bounds, in words, of the length histograms'
+// lengthEdges are the lower bounds, in words, of the length histograms'
 // bins; the last bin is open.
 var lengthEdges = [...]int{0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024}
 
