@@ -138,6 +138,7 @@ Data goes to stdout, diagnostics to stderr. Exit codes: 0 ok, 1 failure,
 		a.filterCmd(),
 		a.seedsCmd(),
 		a.scoreCmd(),
+		a.reportCmd(),
 		a.modelsCmd(),
 		a.versionCmd(),
 	)
