@@ -20,7 +20,9 @@ import (
 // the records are. So the same run, or a resumed one, reports the same
 // sequence.
 type Evidence interface {
-	Kept(output.Record) error
+	// Kept receives a kept record and the candidate outputs its consensus
+	// compared (candidate 0 is the instance's own output).
+	Kept(rec output.Record, candidates []string) error
 	Rejected(output.Rejected) error
 }
 
@@ -31,15 +33,17 @@ const (
 )
 
 // evidenceFiles writes a run's evidence into its run directory: every
-// kept record as alpaca JSONL with its full provenance (whatever format
-// the output has), and every rejection as one JSON line. Each line is
+// kept record as an alpaca JSONL line with its full provenance (whatever
+// format the output has) and the candidates its vote compared, and every
+// rejection as one JSON line. Each line is
 // flushed as it is written, so that a report of a run in progress reads
 // whole lines. The files are rewritten from the start by every run: a
 // resumed run replays the cached calls and writes the same bytes.
 type evidenceFiles struct {
 	kept     *os.File
 	rejected *os.File
-	keptW    *output.Writer
+	keptW    *bufio.Writer
+	keptEnc  *json.Encoder
 	rejW     *bufio.Writer
 	rejEnc   *json.Encoder
 	closed   bool
@@ -56,14 +60,31 @@ func createEvidence(dir string) (*evidenceFiles, error) {
 		return nil, fmt.Errorf("evidence: %w", err)
 	}
 	e := &evidenceFiles{kept: kept, rejected: rejected,
-		keptW: output.NewWriter(kept, output.FormatAlpaca, true), rejW: bufio.NewWriterSize(rejected, 64<<10)}
+		keptW: bufio.NewWriterSize(kept, 64<<10), rejW: bufio.NewWriterSize(rejected, 64<<10)}
+	e.keptEnc = json.NewEncoder(e.keptW)
+	e.keptEnc.SetEscapeHTML(false)
 	e.rejEnc = json.NewEncoder(e.rejW)
 	e.rejEnc.SetEscapeHTML(false)
 	return e, nil
 }
 
-// Kept writes a kept record with its provenance.
-func (e *evidenceFiles) Kept(r output.Record) error { return e.keptW.Write(r) }
+// keptLine is one line of kept.jsonl: the record in alpaca form, its
+// provenance and the candidates the vote compared.
+type keptLine struct {
+	Instruction string       `json:"instruction"`
+	Input       string       `json:"input"`
+	Output      string       `json:"output"`
+	Meta        *output.Meta `json:"meta"`
+	Candidates  []string     `json:"candidates"`
+}
+
+// Kept writes a kept record with its provenance and candidates.
+func (e *evidenceFiles) Kept(r output.Record, candidates []string) error {
+	if err := e.keptEnc.Encode(keptLine{r.Instruction, r.Input, r.Output, r.Meta, candidates}); err != nil {
+		return err
+	}
+	return e.keptW.Flush()
+}
 
 // Rejected writes a rejection.
 func (e *evidenceFiles) Rejected(r output.Rejected) error {

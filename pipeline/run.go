@@ -133,7 +133,7 @@ func (r *Runner) merge(ctx context.Context, outs []chan emitted, sink func(outpu
 				continue
 			}
 			if ev != nil {
-				if err := ev.Kept(*e.rec); err != nil {
+				if err := ev.Kept(*e.rec, e.candidates); err != nil {
 					return fmt.Errorf("writing evidence: %w", err)
 				}
 			}

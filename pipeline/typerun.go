@@ -65,8 +65,9 @@ type taggedDrop struct {
 // emitted is what a type sends downstream: a kept record (rec, nil for
 // the type's last message) with the rejections decided before it.
 type emitted struct {
-	rec      *output.Record
-	rejected []output.Rejected
+	rec        *output.Record
+	candidates []string // what rec's vote compared
+	rejected   []output.Rejected
 }
 
 func newTypeRun(r *Runner, typ seeds.Type, target int, tasks []seeds.Task) *typeRun {
@@ -132,6 +133,7 @@ type outcome struct {
 	stage      string        // where a dropped example was dropped
 	reason     filter.Reason // and why
 	rej        output.Rejected
+	candidates []string // of a kept example
 }
 
 // run runs the type's pipeline. It closes out only when the type has
@@ -259,7 +261,7 @@ func (t *typeRun) emit(ctx context.Context, outcomes <-chan outcome, out chan<- 
 			dry = 0
 			rec := o.rec
 			select {
-			case out <- emitted{rec: &rec, rejected: evidence}:
+			case out <- emitted{rec: &rec, candidates: o.candidates, rejected: evidence}:
 				evidence = nil
 			case <-ctx.Done():
 				return nil
@@ -570,6 +572,7 @@ func (t *typeRun) process(ctx context.Context, m int, instr, instrModel string, 
 	default:
 		o.kept = true
 		o.rec = output.Record{Instruction: instr, Input: input, Output: d.Output, Meta: meta}
+		o.candidates = append([]string{out}, answers...)
 		return o, nil
 	}
 	o.rej = output.Rejected{Seq: m, Reason: o.stage + "/" + string(o.reason),
