@@ -195,7 +195,7 @@ func (a *app) generate(ctx context.Context, fs *pflag.FlagSet, o generateFlags) 
 		return located(err)
 	}
 	defer run.Close()
-	prog := newProgress(a.stderr, file.Progress, o.interval, run, j.Logger)
+	prog := newProgress(a.screen(), file.Progress, o.interval, run, j.Logger)
 	prog.start()
 	m, err := run.Wait(ctx)
 	prog.stop()

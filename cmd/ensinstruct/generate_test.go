@@ -638,7 +638,7 @@ func TestGenerateSIGTERMTwice(t *testing.T) {
 		if !errors.As(err, &ee) || ee.ExitCode() != 130 {
 			t.Fatalf("run %d: %v, want exit status 130\n%s", i, err, stderr)
 		}
-		if !strings.Contains(stderr.String(), "interrupted in") || strings.Contains(stderr.String(), "context canceled") {
+		if !strings.Contains(stderr.String(), "interrupted after") || strings.Contains(stderr.String(), "context canceled") {
 			t.Errorf("run %d: stderr does not end with the summary alone:\n%s", i, stderr)
 		}
 		if m := readManifest(t, filepath.Join(runDir, "manifest.json")); m.Status != pipeline.StatusInterrupted {

@@ -23,6 +23,9 @@ type app struct {
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
+
+	scrOnce sync.Once
+	scr     *screen // stderr's screen: see app.screen
 }
 
 // forceAfter is how long after the first signal a second one forces the
@@ -61,7 +64,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	})
 	defer func() { close(done); wg.Wait() }()
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	a := &app{stdin: stdin, stderr: stderr, getenv: os.Getenv}
+	a.stdout = a.sharedStdout(stdout)
 	return a.execute(ctx, args)
 }
 
@@ -73,13 +77,14 @@ func (a *app) stderrIsTerminal() bool {
 
 // logger returns the one logger of the process's diagnostics: text on a
 // terminal, JSON lines otherwise (a cron log), so that warnings and
-// progress never mix formats.
+// progress never mix formats. Records are written above the progress
+// bar, if one is drawn.
 func (a *app) logger() *slog.Logger {
 	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
 	if a.stderrIsTerminal() {
-		return slog.New(slog.NewTextHandler(a.stderr, opts))
+		return slog.New(a.screen().handler(slog.NewTextHandler(a.stderr, opts)))
 	}
-	return slog.New(slog.NewJSONHandler(a.stderr, opts))
+	return slog.New(a.screen().handler(slog.NewJSONHandler(a.stderr, opts)))
 }
 
 func (a *app) execute(ctx context.Context, args []string) int {
