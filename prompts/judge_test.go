@@ -1,44 +1,9 @@
 package prompts
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
-
-func TestJudgePromptGolden(t *testing.T) {
-	const instr = "Identify the language the sentence is written in."
-	const input = "Het regent vandaag in Amsterdam."
-	cases := []struct {
-		name string
-		p    Prompt
-	}{
-		{"judge_completion_A", JudgePrompt(StyleCompletion, instr, input, "Dutch.")},
-		{"judge_completion_B", JudgePrompt(StyleCompletion, "Give two reasons to learn to swim.", "", "1. Safety in water.\n2. Exercise.")},
-		{"judge_chat_A", JudgePrompt(StyleChat, instr, input, "  Dutch. ")},
-		{"judge_chat_B", JudgePrompt(StyleChat, "Give two reasons to learn to swim.", "", "Safety and exercise.")},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			got := formatPrompt(c.p)
-			path := filepath.Join("testdata", c.name+".golden")
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("prompt differs from %s (run go test -update to accept):\n--- got ---\n%s", path, got)
-			}
-		})
-	}
-}
 
 // TestJudgePromptShape checks what the golden files cannot say at a
 // glance: the completion prompt ends where the grade goes, type-B prompts
