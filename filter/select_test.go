@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 )
@@ -185,5 +186,30 @@ func TestCandidateStatusText(t *testing.T) {
 	var s CandidateStatus
 	if err := s.UnmarshalText([]byte("gone")); err == nil {
 		t.Error("unknown status decoded")
+	}
+}
+
+func BenchmarkMeasure8(b *testing.B) {
+	base := "The committee reviewed the quarterly budget on Tuesday and agreed to postpone the final vote until more members could attend"
+	cands := make([]Candidate, 8)
+	for i := range cands {
+		cands[i] = Candidate{Text: base[:len(base)-5*i] + " and more words"}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		Measure(cands, ConsensusOptions{RejectRepetitive: true})
+	}
+}
+
+func BenchmarkSelectWeighted8(b *testing.B) {
+	cands := make([]Candidate, 8)
+	for i := range cands {
+		cands[i] = Candidate{Text: fmt.Sprintf("answer %d with some shared words %d", i%3, i)}
+	}
+	a := Measure(cands, ConsensusOptions{})
+	w := []float64{0.1, 0.3, 0.3, 0.2, 0.3, 0.4, 0.3, 0.3}
+	b.ReportAllocs()
+	for b.Loop() {
+		a.Select(RuleWeighted, Votes{Weights: w}, ConsensusOptions{})
 	}
 }
