@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -38,20 +39,20 @@ type memberStats struct {
 }
 
 // Observe records one decision, names[i] being the member that produced
-// candidate i. names must be as long as d.Status and hold distinct names;
-// Observe panics otherwise, as it is a programming error.
+// candidate i. A name given twice (a model that wrote the instance and is
+// also in the ensemble) counts as two members, the later one named
+// "NAME#2" (then "#3", …), here and in Weights. names must be as long as
+// d.Status; Observe panics otherwise, as it is a programming error.
 func (r *Reliability) Observe(names []string, d Decision) {
 	if len(names) != len(d.Status) {
 		panic(fmt.Sprintf("filter: Reliability.Observe with %d names for %d candidates", len(names), len(d.Status)))
 	}
+	names = distinctNames(names)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	idx := make([]int, len(names))
 	for i, n := range names {
 		idx[i] = r.member(n)
-		if slices.Contains(idx[:i], idx[i]) {
-			panic(fmt.Sprintf("filter: Reliability.Observe with member %q twice", n))
-		}
 	}
 	r.rows++
 	if d.Kept {
@@ -95,6 +96,30 @@ func (r *Reliability) Observe(names []string, d Decision) {
 	r.weights = nil
 }
 
+// distinctNames returns names with every repeat of a name suffixed "#2",
+// "#3", … in order; names itself when there is no repeat.
+func distinctNames(names []string) []string {
+	var out []string
+	for i, n := range names {
+		if !slices.Contains(names[:i], n) {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(names)
+		}
+		for c := 2; ; c++ {
+			if alt := n + "#" + strconv.Itoa(c); !slices.Contains(out[:i], alt) && !slices.Contains(names, alt) {
+				out[i] = alt
+				break
+			}
+		}
+	}
+	if out == nil {
+		return names
+	}
+	return out
+}
+
 // member returns the index of the member named name, adding it if new.
 // r.mu is held.
 func (r *Reliability) member(name string) int {
@@ -134,6 +159,7 @@ func (r *Reliability) member(name string) int {
 // Dawid–Skene-style estimate, started from equal weights and iterated to
 // convergence. It has no tuned constant.
 func (r *Reliability) Weights(names []string) []float64 {
+	names = distinctNames(names)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	w := r.estimate()

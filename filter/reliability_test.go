@@ -3,6 +3,7 @@ package filter
 import (
 	"encoding/json"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -145,15 +146,31 @@ func TestReliabilityConcurrent(t *testing.T) {
 
 func TestReliabilityObservePanics(t *testing.T) {
 	d := Decide(ok("a", "b"), Votes{}, ConsensusOptions{})
-	for _, names := range [][]string{{"x"}, {"x", "x"}} {
-		func() {
-			defer func() {
-				if recover() == nil {
-					t.Errorf("Observe(%q) did not panic", names)
-				}
-			}()
-			var r Reliability
-			r.Observe(names, d)
-		}()
+	defer func() {
+		if recover() == nil {
+			t.Errorf("Observe with one name for two candidates did not panic")
+		}
+	}()
+	var r Reliability
+	r.Observe([]string{"x"}, d)
+}
+
+// TestReliabilityRepeatedName checks that a model named twice (it wrote
+// the instance and is in the ensemble) counts as two members.
+func TestReliabilityRepeatedName(t *testing.T) {
+	var r Reliability
+	below := -1.0
+	d := Decide(ok("one two", "one two three", "four"), Votes{}, ConsensusOptions{MinAgreement: &below})
+	r.Observe([]string{"m", "m", "x"}, d)
+	r.Observe([]string{"m", "m", "x"}, Decide(ok("five", "six", "six"), Votes{}, ConsensusOptions{}))
+	s := r.Summary()
+	if len(s.Members) != 3 || s.Members[1].Name != "m#2" || s.Members[0].Won != 1 || s.Members[1].Won != 1 || s.Pairs[0][1] != 2 {
+		t.Errorf("summary %+v: want members m, m#2, x, each m winning once, paired twice", s)
+	}
+	if w := r.Weights([]string{"m", "m", "x"}); w[0] == w[1] {
+		t.Errorf("weights %v: the two members named m share a weight", w)
+	}
+	if got := distinctNames([]string{"a", "b", "a", "a"}); !slices.Equal(got, []string{"a", "b", "a#2", "a#3"}) {
+		t.Errorf("distinctNames = %q", got)
 	}
 }
