@@ -30,4 +30,6 @@ const (
 	ReasonAgreement    Reason = "agreement"             // kept: highest summed Rouge agreement
 	ReasonLowAgreement Reason = "dropped-low-agreement" // dropped: some pair agrees too little
 	ReasonEmptyPick    Reason = "dropped-empty"         // dropped: the pick is empty
+	ReasonJudged       Reason = "judged"                // kept: best judge score among supported candidates
+	ReasonTooFew       Reason = "dropped-too-few"       // dropped: fewer than two usable candidates
 )

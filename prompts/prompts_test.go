@@ -73,6 +73,10 @@ func TestPromptsGolden(t *testing.T) {
 		{"answer_completion_B", AnswerPrompt(StyleCompletion, instrB, "")},
 		{"answer_chat_A", AnswerPrompt(StyleChat, instrA, inputA)},
 		{"answer_chat_B", AnswerPrompt(StyleChat, instrB, "")},
+		{"judge_completion_A", JudgePrompt(StyleCompletion, instrA, inputA, "Dutch.")},
+		{"judge_completion_B", JudgePrompt(StyleCompletion, instrB, "", "1. Safety in water.\n2. Exercise.")},
+		{"judge_chat_A", JudgePrompt(StyleChat, instrA, inputA, "  Dutch. ")},
+		{"judge_chat_B", JudgePrompt(StyleChat, instrB, "", "Safety and exercise.")},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

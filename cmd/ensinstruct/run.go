@@ -144,6 +144,7 @@ Data goes to stdout, diagnostics to stderr. Exit codes: 0 ok, 1 failure,
 		a.seedsCmd(),
 		a.scoreCmd(),
 		a.reportCmd(),
+		a.evalSelectCmd(),
 		a.modelsCmd(),
 		a.versionCmd(),
 	)

@@ -1,0 +1,122 @@
+package filter
+
+import (
+	"bufio"
+	"encoding/json"
+	"math"
+	"os"
+	"testing"
+
+	"github.com/ensinstruct/ensinstruct/internal/testdata"
+)
+
+// devEnsembles are the four pools of testdata/selfinstruct-humaneval-dev's
+// README, candidate 0 (the example's own output) first.
+var devEnsembles = map[string][]string{
+	"instruct": {"text-davinci-003", "text-davinci-002", "text-davinci-001"},
+	"tuned":    {"davinci-self-instruct", "davinci-t0-ft", "davinci-superni-ft"},
+	"base":     {"davinci", "davinci-t0-ft", "davinci-superni-ft"},
+	"all":      {"davinci", "davinci-self-instruct", "davinci-t0-ft", "davinci-superni-ft", "davinci-self-instruct-and-superni-ft", "text-davinci-001", "text-davinci-002", "text-davinci-003"},
+}
+
+// readDevField returns one string field of every line of a dev-set file.
+func readDevField(t testing.TB, name, field string) []string {
+	t.Helper()
+	f, err := os.Open(testdata.Path(t, "selfinstruct-humaneval-dev/"+name+".jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<24)
+	for line := 1; sc.Scan(); line++ {
+		var row map[string]*string
+		if err := json.Unmarshal(sc.Bytes(), &row); err != nil || row[field] == nil {
+			t.Fatalf("%s.jsonl:%d: no string field %q (%v)", name, line, field, err)
+		}
+		out = append(out, *row[field])
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// devReport evaluates the rules on rows [lo, hi) of the dev set for one
+// ensemble.
+func devReport(t testing.TB, members []string, lo, hi int, opts ConsensusOptions) SelectionReport {
+	t.Helper()
+	targets := readDevField(t, "targets", "target")
+	outs := make([][]string, len(members))
+	for i, m := range members {
+		outs[i] = readDevField(t, m, "output")
+		if len(outs[i]) != len(targets) {
+			t.Fatalf("%s has %d rows, targets %d", m, len(outs[i]), len(targets))
+		}
+	}
+	e := NewSelectionEval(members, opts)
+	for r := lo; r < min(hi, len(targets)); r++ {
+		cands := make([]Candidate, len(members))
+		for i := range members {
+			cands[i] = Candidate{Text: outs[i][r]}
+		}
+		e.Add(cands, targets[r], nil)
+	}
+	return e.Report()
+}
+
+func ruleScore(rep SelectionReport, rule string) RuleScore {
+	for _, r := range rep.Rules {
+		if r.Rule == rule {
+			return r
+		}
+	}
+	return RuleScore{}
+}
+
+// TestSelectionEvalDev pins how the rules pick on the dev set's four
+// ensembles (all 126 rows, nothing dropped, repetitive outputs rejected as
+// generate's default instance rules do). The weighted rule must beat the
+// member mean everywhere. It reaches the best single member (within 0.005)
+// on "instruct" and "base" but not on "tuned" and "all": docs/consensus.md
+// explains why; the pinned numbers make any change to that visible.
+func TestSelectionEvalDev(t *testing.T) {
+	const tol = 5e-4
+	tests := []struct {
+		name                                  string
+		best, mean, reference, weighted, strm float64
+		reachesBest                           bool
+	}{
+		{"instruct", 0.3360, 0.3169, 0.3398, 0.3443, 0.3433, true},
+		{"tuned", 0.2832, 0.2304, 0.2709, 0.2662, 0.2606, false},
+		{"base", 0.2503, 0.1441, 0.1804, 0.2533, 0.2536, true},
+		{"all", 0.3360, 0.2418, 0.3075, 0.3293, 0.3287, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rep := devReport(t, devEnsembles[tt.name], 0, 126, ConsensusOptions{RejectRepetitive: true})
+			ref, w, st := ruleScore(rep, "reference"), ruleScore(rep, "weighted"), ruleScore(rep, "weighted-stream")
+			for _, c := range []struct {
+				what      string
+				got, want float64
+			}{
+				{"best member", rep.BestMember, tt.best}, {"member mean", rep.MemberMean, tt.mean},
+				{"reference", ref.Score, tt.reference}, {"weighted", w.Score, tt.weighted}, {"weighted-stream", st.Score, tt.strm},
+			} {
+				if math.Abs(c.got-c.want) > tol {
+					t.Errorf("%s = %.4f, want %.4f", c.what, c.got, c.want)
+				}
+			}
+			if w.Score <= rep.MemberMean || st.Score <= rep.MemberMean {
+				t.Errorf("weighted %.4f / stream %.4f not above the member mean %.4f", w.Score, st.Score, rep.MemberMean)
+			}
+			if tt.reachesBest && w.Score < rep.BestMember-0.005 {
+				t.Errorf("weighted %.4f more than 0.005 below the best member %.4f", w.Score, rep.BestMember)
+			}
+			if rep.Oracle < w.Score || rep.Rows != 126 || w.Kept+w.Dropped != 126 {
+				t.Errorf("oracle %.4f, rows %d, kept+dropped %d", rep.Oracle, rep.Rows, w.Kept+w.Dropped)
+			}
+		})
+	}
+}
