@@ -110,6 +110,10 @@ type Filters struct {
 
 // Consensus holds the consensus rule's settings.
 type Consensus struct {
+	// Select is the rule: reference (default, the paper's), weighted
+	// (member weights learned from the run's own agreement) or judge (a
+	// model with the judge role grades the candidates).
+	Select       string   `yaml:"select"`
 	Metric       string   `yaml:"metric"` // rougeL or rouge1
 	MinAgreement *float64 `yaml:"min_agreement"`
 }

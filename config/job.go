@@ -139,6 +139,7 @@ func (f *File) method(opts *pipeline.Options) error {
 	default:
 		return f.inputErr("filters.parser", "%q: want robust or compat", fl.Parser)
 	}
+	opts.Consensus.Rule = filter.Rule(fl.Consensus.Select)
 	opts.Consensus.Metric = filter.Metric(fl.Consensus.Metric)
 	opts.Consensus.MinAgreement = fl.Consensus.MinAgreement
 	return nil

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ensinstruct/ensinstruct/filter"
+	"github.com/ensinstruct/ensinstruct/judge"
 	"github.com/ensinstruct/ensinstruct/llm"
 	"github.com/ensinstruct/ensinstruct/output"
 	"github.com/ensinstruct/ensinstruct/pipeline"
@@ -101,8 +102,16 @@ type Options struct {
 	// the executor's.
 	Concurrency int
 
-	// Consensus parameterizes the consensus rule of both consensus steps.
+	// Consensus parameterizes the consensus rule of both consensus steps;
+	// Consensus.Rule chooses it. The weighted and judge rules need
+	// exactly one consensus step, and decide in input order, with member
+	// weights learned from the records before.
 	Consensus filter.ConsensusOptions
+	// Judge grades the candidates for the judge rule, through Executor.
+	Judge *judge.Judge
+	// MinJudge drops a record whose pick the judge graded below it (the
+	// judge rule only).
+	MinJudge *float64
 	// DropEmptyPick drops a record whose consensus pick is empty. The
 	// reference keeps one when two candidates agree on nothing.
 	DropEmptyPick bool
@@ -145,8 +154,14 @@ type Stats struct {
 	Kept int `json:"kept"`
 	// Dropped counts the dropped records by stage-qualified reason.
 	Dropped map[string]int `json:"dropped"`
-	// EnsembleCalls is the number of calls made to the ensemble models.
+	// EnsembleCalls is the number of calls made to the ensemble models,
+	// JudgeCalls to the judge.
 	EnsembleCalls int `json:"ensemble_calls"`
+	JudgeCalls    int `json:"judge_calls,omitempty"`
+	// Reliability is the members' record over the decisions made in
+	// input order (the weighted and judge rules, and the reference rule
+	// with heuristics); nil when no such decision was made.
+	Reliability *filter.ReliabilitySummary `json:"reliability,omitempty"`
 	// Misaligned counts candidate records whose instruction is set and
 	// differs from their input record's: a sign that a candidate source
 	// is not aligned with the input. FirstMisaligned locates the first.
@@ -183,6 +198,20 @@ func (o Options) validate() error {
 	case "", filter.MetricRougeL, filter.MetricRouge1:
 	default:
 		errs = append(errs, fmt.Errorf("consensus metric %q (want rougeL or rouge1)", o.Consensus.Metric))
+	}
+	if r := o.Consensus.Rule; r != "" {
+		if _, err := filter.ParseRule(string(r)); err != nil {
+			errs = append(errs, err)
+		}
+		if r != filter.RuleReference && len(o.Candidates) > 0 && len(o.Ensemble) > 0 {
+			errs = append(errs, fmt.Errorf("the %s rule takes one consensus step: candidates from files or ensemble models, not both", r))
+		}
+	}
+	if o.Consensus.Rule == filter.RuleJudge && (o.Judge == nil || o.Executor == nil) {
+		errs = append(errs, errors.New("the judge rule needs a judge model"))
+	}
+	if o.MinJudge != nil && o.Consensus.Rule != filter.RuleJudge {
+		errs = append(errs, errors.New("a judge floor needs the judge rule"))
 	}
 	if o.Concurrency < 0 || o.Workers < 0 {
 		errs = append(errs, errors.New("concurrency and workers must not be negative"))
@@ -282,6 +311,10 @@ func Run(ctx context.Context, src RecordSource, opts Options, keep func(Kept) er
 	err := g.Wait()
 	st := f.stats
 	st.EnsembleCalls = int(f.calls.Load())
+	st.JudgeCalls = int(f.judgeCalls.Load())
+	if rel := f.rel.Summary(); rel.Rows > 0 {
+		st.Reliability = &rel
+	}
 	select {
 	case <-readDone:
 		st.Misaligned, st.FirstMisaligned = rd.misaligned, rd.firstMisaligned
@@ -309,6 +342,12 @@ type item struct {
 	// decision is the last consensus step's, with the candidates and
 	// the names of candidates 1… it compared.
 	decision *filter.Decision
+	// agr is a consensus step's measured candidates waiting for the
+	// ordered writer to apply the rule (with stage and the judge's
+	// scores); see state.deferred.
+	agr      *filter.Agreement
+	stage    string
+	judge    []float64
 	compared []string
 	names    []string
 }
@@ -322,6 +361,14 @@ func (it *item) source() string {
 	return it.name + ":" + strconv.Itoa(it.line)
 }
 
+// where locates the item for an error message.
+func (it *item) where() string {
+	if s := it.source(); s != "" {
+		return s
+	}
+	return "record " + strconv.Itoa(it.seq+1)
+}
+
 // state is the state shared by the steps of one Run call.
 type state struct {
 	opts        Options
@@ -332,8 +379,10 @@ type state struct {
 	ens         pipeline.Ensemble // the online step's models
 	candNames   []string
 
-	calls atomic.Int64 // ensemble calls started
-	stats Stats        // written by the writer only
+	calls      atomic.Int64       // ensemble calls started
+	judgeCalls atomic.Int64       // judge calls started
+	rel        filter.Reliability // the members' record, in input order
+	stats      Stats              // written by the writer only
 }
 
 func newState(opts Options) *state {

@@ -3,7 +3,6 @@ package curate
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/ensinstruct/ensinstruct/filter"
@@ -74,7 +73,7 @@ func (f *state) dedup(ctx context.Context, in <-chan []item, out chan<- []item) 
 
 // offline applies the consensus rule to each record's own output and its
 // candidates from the candidate sources.
-func (f *state) offline(_ context.Context, chunk []item) ([]item, error) {
+func (f *state) offline(ctx context.Context, chunk []item) ([]item, error) {
 	for i := range chunk {
 		it := &chunk[i]
 		if !it.alive() {
@@ -83,6 +82,13 @@ func (f *state) offline(_ context.Context, chunk []item) ([]item, error) {
 		cands := make([]string, 0, 1+len(it.cands))
 		cands = append(cands, it.rec.Output)
 		cands = append(cands, it.cands...)
+		if f.deferred() {
+			f.measure(it, StageConsensus, cands, f.candNames)
+			if err := f.grade(ctx, it); err != nil {
+				return chunk, err
+			}
+			continue
+		}
 		f.decide(it, StageConsensus, cands, f.candNames)
 	}
 	return chunk, nil
@@ -102,15 +108,84 @@ func (f *state) online(ctx context.Context, chunk []item) ([]item, error) {
 			if ctx.Err() != nil {
 				return chunk, ctx.Err()
 			}
-			where := it.source()
-			if where == "" {
-				where = "record " + strconv.Itoa(it.seq+1)
-			}
-			return chunk, fmt.Errorf("ensemble step, %s: %w", where, err)
+			return chunk, fmt.Errorf("ensemble step, %s: %w", it.where(), err)
 		}
-		f.decide(it, StageEnsemble, append([]string{it.rec.Output}, answers...), f.ens.Names())
+		cands := append([]string{it.rec.Output}, answers...)
+		if f.deferred() {
+			f.measure(it, StageEnsemble, cands, f.ens.Names())
+			if err := f.grade(ctx, it); err != nil {
+				return chunk, err
+			}
+			continue
+		}
+		f.decide(it, StageEnsemble, cands, f.ens.Names())
 	}
 	return chunk, nil
+}
+
+// deferred reports whether the consensus decision waits for the ordered
+// writer: the weighted and judge rules, whose weights come from the
+// records before, and the reference rule when outputs the heuristics
+// reject must take no part (the reference rule proper, kept exact for
+// the reference reproduction, decides at once).
+func (f *state) deferred() bool {
+	c := f.opts.Consensus
+	return (c.Rule != "" && c.Rule != filter.RuleReference) || c.RejectRepetitive || f.opts.DropEmptyPick
+}
+
+// measure screens and scores it's candidates; write decides in order.
+func (f *state) measure(it *item, stage string, cands, names []string) {
+	texts := make([]filter.Candidate, len(cands))
+	for i, c := range cands {
+		texts[i] = filter.Candidate{Text: c}
+	}
+	it.agr = filter.Measure(texts, f.opts.Consensus)
+	it.stage, it.compared, it.names = stage, cands, names
+}
+
+// grade has the judge grade it's candidates (the judge rule only).
+func (f *state) grade(ctx context.Context, it *item) error {
+	if f.opts.Judge == nil || f.opts.Consensus.Rule != filter.RuleJudge {
+		return nil
+	}
+	res, err := f.opts.Judge.Score(ctx, f.opts.Executor, it.rec.Instruction, it.rec.Input, it.agr)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("judge, %s: %w", it.where(), err)
+	}
+	f.judgeCalls.Add(int64(res.Calls))
+	it.judge = res.Scores
+	return nil
+}
+
+// settle applies the rule to a measured item, in input order (the writer
+// calls it), with weights learned from the records before it.
+func (f *state) settle(it *item) {
+	names := append([]string{output.OwnCandidate}, it.names...)
+	var v filter.Votes
+	v.Judge = it.judge
+	if r := f.opts.Consensus.Rule; r == filter.RuleWeighted || r == filter.RuleJudge {
+		v.Weights = f.rel.Weights(names)
+	}
+	rule := f.opts.Consensus.Rule
+	if rule == "" {
+		rule = filter.RuleReference
+	}
+	d := it.agr.Select(rule, v, f.opts.Consensus)
+	f.rel.Observe(names, d)
+	it.decision = &d
+	switch {
+	case !d.Kept:
+		it.drop = it.stage + "/" + string(d.Reason)
+	case f.opts.MinJudge != nil && (d.Judge == nil || d.Judge[d.Pick] < *f.opts.MinJudge):
+		it.drop = it.stage + "/" + string(filter.ReasonLowJudge)
+	default:
+		it.rec.Instruction = strings.TrimSpace(it.rec.Instruction)
+		it.rec.Input = strings.TrimSpace(it.rec.Input)
+		it.rec.Output = d.Output
+	}
 }
 
 // decide applies the consensus rule to the candidates of it in stage.
@@ -136,6 +211,12 @@ func (f *state) write(ctx context.Context, in <-chan []item, keep func(Kept) err
 		chunk, ok, err := recv(ctx, in)
 		if !ok {
 			return err
+		}
+		for i := range chunk {
+			it := &chunk[i]
+			if it.agr != nil && it.decision == nil && it.alive() {
+				f.settle(it)
+			}
 		}
 		for i := range chunk {
 			it := &chunk[i]

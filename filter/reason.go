@@ -32,4 +32,5 @@ const (
 	ReasonEmptyPick    Reason = "dropped-empty"         // dropped: the pick is empty
 	ReasonJudged       Reason = "judged"                // kept: best judge score among supported candidates
 	ReasonTooFew       Reason = "dropped-too-few"       // dropped: fewer than two usable candidates
+	ReasonLowJudge     Reason = "dropped-low-judge"     // dropped: the judge graded the pick below the floor
 )

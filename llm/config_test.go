@@ -137,7 +137,7 @@ func TestConfigValidate(t *testing.T) {
 		{"missing backend and model", m(ModelConfig{}), []string{"models.falcon.backend: missing", "models.falcon.model: missing"}},
 		{"bad endpoint", m(ModelConfig{Backend: BackendOllama, Model: "a", Endpoint: "gpu1:11434"}), []string{"models.falcon.endpoint: "}},
 		{"bad port", m(ModelConfig{Backend: BackendOllama, Model: "a", Endpoint: "http://gpu1:99999"}), []string{"models.falcon.endpoint: ", "port 99999 is outside 1-65535"}},
-		{"bad role", m(ModelConfig{Backend: BackendOllama, Model: "a", Roles: []Role{"judge", RoleEnsemble, RoleEnsemble}}), []string{`models.falcon.roles: unknown role "judge"`, `role "ensemble" listed twice`}},
+		{"bad role", m(ModelConfig{Backend: BackendOllama, Model: "a", Roles: []Role{"critic", RoleEnsemble, RoleEnsemble}}), []string{`models.falcon.roles: unknown role "critic"`, `role "ensemble" listed twice`}},
 		{"negative weight", m(ModelConfig{Backend: BackendOllama, Model: "a", Weight: -1}), []string{"models.falcon.weight: must not be negative"}},
 		{"bad style", m(ModelConfig{Backend: BackendOllama, Model: "a", Style: "poem"}), []string{`models.falcon.style: unknown style "poem"`}},
 		{"key in config", m(ModelConfig{Backend: BackendOpenAI, Model: "a", APIKeyEnv: "sk-abc123"}), []string{"models.falcon.api_key_env: ", "not an environment variable name"}},

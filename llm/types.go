@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -117,14 +118,20 @@ const (
 	RoleInstructions Role = "instructions" // stage 1: write new instructions
 	RoleInstances    Role = "instances"    // stage 2: write input/output instances
 	RoleEnsemble     Role = "ensemble"     // stage 3: answer zero-shot for consensus
+	// RoleJudge grades the candidate outputs for the judge selection rule
+	// (optional: only that rule needs one).
+	RoleJudge Role = "judge"
 )
 
-// Roles lists every role, in pipeline order.
+// Roles lists the roles every run needs, in pipeline order.
 func Roles() []Role { return []Role{RoleInstructions, RoleInstances, RoleEnsemble} }
+
+// allRoles lists every valid role.
+func allRoles() []Role { return append(Roles(), RoleJudge) }
 
 // roleChoices is "instructions, instances or ensemble", for messages.
 func roleChoices() string {
-	rs := Roles()
+	rs := allRoles()
 	names := make([]string, len(rs))
 	for i, r := range rs {
 		names[i] = string(r)
@@ -132,13 +139,7 @@ func roleChoices() string {
 	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
-func (r Role) valid() bool {
-	switch r {
-	case RoleInstructions, RoleInstances, RoleEnsemble:
-		return true
-	}
-	return false
-}
+func (r Role) valid() bool { return slices.Contains(allRoles(), r) }
 
 // Backend names the API a model is served through.
 type Backend string

@@ -39,6 +39,7 @@ type Counts struct {
 	InstanceRequests     int            `json:"instance_requests"`
 	InstancesValid       int            `json:"instances_valid"`
 	EnsembleCalls        int            `json:"ensemble_calls"`
+	JudgeCalls           int            `json:"judge_calls,omitempty"`
 	Decided              int            `json:"decided"`
 	Kept                 int            `json:"kept"`
 	Dropped              map[string]int `json:"dropped"`

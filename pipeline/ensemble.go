@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/ensinstruct/ensinstruct/filter"
+	"github.com/ensinstruct/ensinstruct/judge"
 	"github.com/ensinstruct/ensinstruct/llm"
 	"github.com/ensinstruct/ensinstruct/output"
 	"github.com/ensinstruct/ensinstruct/prompts"
@@ -22,8 +23,10 @@ type Ensemble struct {
 	// Sampling is the decoding of the answers; zero means
 	// DefaultEnsembleSampling.
 	Sampling Sampling
-	// Consensus parameterizes the rule.
+	// Consensus parameterizes the rule (Consensus.Rule chooses it).
 	Consensus filter.ConsensusOptions
+	// Judge grades the candidates for filter.RuleJudge; nil otherwise.
+	Judge *judge.Judge
 }
 
 // Names returns the models' names in candidate order (from candidate 1).
@@ -93,18 +96,69 @@ func (e *Ensemble) Ask(ctx context.Context, exec Executor, seed int64, place str
 	return answers, nil
 }
 
-// Decide applies the consensus rule to own (candidate 0) and answers.
-func (e *Ensemble) Decide(own string, answers []string) filter.Decision {
-	cands := make([]string, 0, 1+len(answers))
-	cands = append(cands, own)
-	cands = append(cands, answers...)
-	return filter.Consensus(cands, e.Consensus)
+// Measure screens own (candidate 0) and the answers and scores every
+// pair: the costly, rule-independent part of a decision, which may run in
+// parallel. Empty outputs, and with Consensus.RejectRepetitive looping
+// ones, take no part in the vote.
+func (e *Ensemble) Measure(own string, answers []string) *filter.Agreement {
+	cands := make([]filter.Candidate, 0, 1+len(answers))
+	cands = append(cands, filter.Candidate{Text: own})
+	for _, a := range answers {
+		cands = append(cands, filter.Candidate{Text: a})
+	}
+	return filter.Measure(cands, e.Consensus)
 }
+
+// Grade has the judge grade the usable candidates of a (RuleJudge only;
+// nil scores otherwise), through exec.
+func (e *Ensemble) Grade(ctx context.Context, exec Executor, instruction, input string, a *filter.Agreement) (judge.Result, error) {
+	if e.Judge == nil || e.Consensus.Rule != filter.RuleJudge {
+		return judge.Result{}, nil
+	}
+	return e.Judge.Score(ctx, exec, instruction, input, a)
+}
+
+// Select applies the rule to a measured example, with member weights from
+// rel (the decisions seen so far; nil means equal weights) and the judge's
+// scores, and records the decision in rel. Callers select in a fixed
+// order (acceptance order, input order), so that weighted decisions are
+// deterministic.
+func (e *Ensemble) Select(a *filter.Agreement, rel *filter.Reliability, judgeScores []float64) filter.Decision {
+	names := e.candidateNames()
+	var v filter.Votes
+	v.Judge = judgeScores
+	if rel != nil && e.Consensus.Rule != "" && e.Consensus.Rule != filter.RuleReference {
+		v.Weights = rel.Weights(names)
+	}
+	d := a.Select(e.rule(), v, e.Consensus)
+	if rel != nil {
+		rel.Observe(names, d)
+	}
+	return d
+}
+
+func (e *Ensemble) rule() filter.Rule {
+	if e.Consensus.Rule == "" {
+		return filter.RuleReference
+	}
+	return e.Consensus.Rule
+}
+
+// candidateNames names the candidates' authors for the reliability
+// statistics: candidate 0 is "own" (the example's own output), then the
+// models.
+func (e *Ensemble) candidateNames() []string {
+	return append([]string{OwnCandidate}, e.Names()...)
+}
+
+// OwnCandidate names candidate 0, the example's own output, in the
+// reliability statistics.
+const OwnCandidate = "(own output)"
 
 // ConsensusMeta is the provenance form of a decision.
 func ConsensusMeta(d filter.Decision) *output.ConsensusMeta {
 	return &output.ConsensusMeta{
 		Reason: string(d.Reason), Pick: d.Pick, Pairwise: d.Pairwise,
-		Scores: d.Scores, MinPair: d.MinPair,
+		Scores: d.Scores, MinPair: d.MinPair, Judge: d.Judge,
 	}
 }

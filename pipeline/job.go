@@ -440,9 +440,9 @@ func (r *Run) newManifest(status string, counts map[string]Counts, records int) 
 		Limits:           r.job.Limits,
 		Output: ManifestOutput{Path: r.job.Output.Path, Format: string(r.job.Output.Options.Format),
 			Container: string(r.job.Output.Container), Meta: r.job.Output.Options.Meta, Records: records},
-		RunDir:           r.runDir,
-		Counts:           counts,
-		Timeline:         r.timeline.points(),
+		RunDir:   r.runDir,
+		Counts:   counts,
+		Timeline: r.timeline.points(),
 	}
 	if m.Output.Path == "" {
 		m.Output.Path = "-"
@@ -452,6 +452,11 @@ func (r *Run) newManifest(status string, counts map[string]Counts, records int) 
 	}
 	if r.base != nil {
 		m.Calls = r.Stats()
+	}
+	if r.runner != nil {
+		if rel := r.runner.Reliability(); rel.Rows > 0 {
+			m.Reliability = &rel
+		}
 	}
 	m.Seconds = m.Finished.Sub(m.Started).Seconds()
 	m.Totals = SumStats(m.Calls)

@@ -3,6 +3,8 @@ package pipeline
 import (
 	"time"
 
+	"github.com/ensinstruct/ensinstruct/filter"
+
 	"github.com/ensinstruct/ensinstruct/llm"
 )
 
@@ -46,6 +48,10 @@ type Manifest struct {
 	Counts map[string]Counts         `json:"counts"`
 	Calls  map[string]llm.ModelStats `json:"calls"`
 	Totals Totals                    `json:"totals"`
+	// Reliability says, for each ensemble member (and the examples' own
+	// outputs), how often it won, answered empty or failed, and its mean
+	// agreement with each other member.
+	Reliability *filter.ReliabilitySummary `json:"reliability,omitempty"`
 	// Timeline samples the run's progress: seconds since the start,
 	// records kept, calls made and their cost.
 	Timeline []TimePoint `json:"timeline"`

@@ -6,7 +6,9 @@ import (
 	"slices"
 
 	"github.com/ensinstruct/ensinstruct/filter"
+	"github.com/ensinstruct/ensinstruct/judge"
 	"github.com/ensinstruct/ensinstruct/llm"
+	"github.com/ensinstruct/ensinstruct/prompts"
 	"github.com/ensinstruct/ensinstruct/seeds"
 )
 
@@ -172,6 +174,20 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// judge returns the judge of the judge rule: the first model with the
+// judge role; nil for the other rules.
+func (o *Options) judge() *judge.Judge {
+	if o.Consensus.Rule != filter.RuleJudge {
+		return nil
+	}
+	for _, m := range o.Models {
+		if m.HasRole(llm.RoleJudge) {
+			return &judge.Judge{Model: m.Name, Style: prompts.Style(m.Style)}
+		}
+	}
+	return nil
+}
+
 // machineDemos is the number of machine demonstrations allowed (≥ 0).
 func (o *Options) machineDemos() int { return max(o.MachineDemos, 0) }
 
@@ -255,6 +271,14 @@ func (o Options) validate() error {
 	case "", filter.MetricRougeL, filter.MetricRouge1:
 	default:
 		add(field("filters", "consensus", "metric")("%q (want rougeL or rouge1)", o.Consensus.Metric))
+	}
+	if o.Consensus.Rule != "" {
+		if _, err := filter.ParseRule(string(o.Consensus.Rule)); err != nil {
+			add(field("filters", "consensus", "select")("%v", err))
+		}
+	}
+	if o.Consensus.Rule == filter.RuleJudge && o.judge() == nil {
+		add(field("filters", "consensus", "select")("the judge rule needs a model with the judge role"))
 	}
 	if m := o.Consensus.MinAgreement; m != nil && *m != *m {
 		add(field("filters", "consensus", "min_agreement")("not a number"))

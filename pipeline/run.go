@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/ensinstruct/ensinstruct/filter"
 	"github.com/ensinstruct/ensinstruct/output"
 	"github.com/ensinstruct/ensinstruct/seeds"
 	"golang.org/x/sync/errgroup"
@@ -17,6 +18,10 @@ type Runner struct {
 	exec  Executor
 	opts  Options
 	types []*typeRun
+	// reliability gathers every type's consensus decisions for the
+	// report; its figures are sums, so they do not depend on the order
+	// the types' decisions interleave in.
+	reliability filter.Reliability
 }
 
 // New validates opts and returns a Runner that sends its model calls to
@@ -37,6 +42,11 @@ func New(exec Executor, opts Options) (*Runner, error) {
 	}
 	return r, nil
 }
+
+// Reliability returns the ensemble members' reliability figures so far:
+// how often each won, answered empty or failed, and how much each agrees
+// with each other.
+func (r *Runner) Reliability() filter.ReliabilitySummary { return r.reliability.Summary() }
 
 // Progress returns the counts so far, per type ("A", "B").
 func (r *Runner) Progress() map[string]Counts {

@@ -49,6 +49,10 @@ type typeRun struct {
 	consumed int
 	notify   chan struct{}
 	stop     *onceFlag
+	// rel holds the reliability of the type's ensemble members, learned
+	// from its decisions in acceptance order (the emitter's).
+	rel filter.Reliability
+
 	// drops are the instruction-stage rejections not yet passed to the
 	// emitter, each tagged with the acceptance index of the next accepted
 	// instruction: the emitter places them before that instruction's
@@ -90,7 +94,9 @@ func newTypeRun(r *Runner, typ seeds.Type, target int, tasks []seeds.Task) *type
 	for _, x := range o.Exclude {
 		t.index.Add(x)
 	}
-	t.ens = Ensemble{Sampling: o.EnsembleSampling, Consensus: o.Consensus}
+	t.ens = Ensemble{Sampling: o.EnsembleSampling, Consensus: o.Consensus, Judge: o.judge()}
+	// Outputs the heuristics would reject take no part in the vote.
+	t.ens.Consensus.RejectRepetitive = o.Consensus.RejectRepetitive || !o.Instance.AllowRepetition
 	for _, m := range o.Models {
 		if m.HasRole(llm.RoleInstructions) {
 			t.instrM = append(t.instrM, m)
@@ -134,6 +140,7 @@ type outcome struct {
 	reason     filter.Reason // and why
 	rej        output.Rejected
 	candidates []string // of a kept example
+	vote       *vote    // an example the consensus rule has yet to decide
 }
 
 // run runs the type's pipeline. It closes out only when the type has
@@ -218,6 +225,9 @@ func (t *typeRun) emit(ctx context.Context, outcomes <-chan outcome, out chan<- 
 			delete(held, next)
 			next++
 			evidence = append(evidence, t.takeDrops(o.m)...)
+			if o.vote != nil {
+				t.settle(&o)
+			}
 			if o.unfinished {
 				// The budget stopped this example half way; later ones
 				// cannot be emitted without breaking the order. Keep
@@ -559,26 +569,50 @@ func (t *typeRun) process(ctx context.Context, m int, instr, instrModel string, 
 		return o, err
 	}
 
-	d := t.ens.Decide(out, answers)
 	meta.Ensemble = t.ens.Names()
-	meta.Consensus = ConsensusMeta(d)
-	switch {
-	case !d.Kept:
-		o.stage, o.reason = StageConsensus, d.Reason
-	case d.Output == "":
-		// The reference keeps two ensemble models agreeing on nothing;
-		// generated data never wants an empty output.
-		o.stage, o.reason = StageConsensus, filter.ReasonEmptyPick
-	default:
-		o.kept = true
-		o.rec = output.Record{Instruction: instr, Input: input, Output: d.Output, Meta: meta}
-		o.candidates = append([]string{out}, answers...)
+	v := &vote{agr: t.ens.Measure(out, answers), instr: instr, input: input, own: out,
+		cands: append([]string{out}, answers...), meta: meta}
+	res, err := t.ens.Grade(ctx, t.r.exec, instr, input, v.agr)
+	if errors.Is(err, ErrBudget) {
+		o.unfinished = true
 		return o, nil
 	}
-	o.rej = output.Rejected{Seq: m, Reason: o.stage + "/" + string(o.reason),
-		Instruction: instr, Input: input, Output: out,
-		Candidates: append([]string{out}, answers...), Meta: meta}
+	if err != nil {
+		return o, err
+	}
+	v.judge = res.Scores
+	t.counts.add(func(c *Counts) { c.JudgeCalls += res.Calls })
+	o.vote = v
 	return o, nil
+}
+
+// vote is an example measured for the consensus rule, waiting for its
+// turn: the rule is applied in acceptance order (settle), so that weights
+// learned from earlier examples make the same decisions every run.
+type vote struct {
+	agr               *filter.Agreement
+	judge             []float64
+	instr, input, own string
+	cands             []string
+	meta              *output.Meta
+}
+
+// settle applies the consensus rule to o's vote, in acceptance order
+// (the emitter calls it), and fills in o's fate.
+func (t *typeRun) settle(o *outcome) {
+	v := o.vote
+	d := t.ens.Select(v.agr, &t.rel, v.judge)
+	t.r.reliability.Observe(t.ens.candidateNames(), d)
+	v.meta.Consensus = ConsensusMeta(d)
+	if d.Kept {
+		o.kept = true
+		o.rec = output.Record{Instruction: v.instr, Input: v.input, Output: d.Output, Meta: v.meta}
+		o.candidates = v.cands
+		return
+	}
+	o.stage, o.reason = StageConsensus, d.Reason
+	o.rej = output.Rejected{Seq: o.m, Reason: o.stage + "/" + string(o.reason),
+		Instruction: v.instr, Input: v.input, Output: v.own, Candidates: v.cands, Meta: v.meta}
 }
 
 // recordID derives a record's UUID (version 5) from the run and the

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -19,9 +18,11 @@ import (
 	"github.com/ensinstruct/ensinstruct/config"
 	"github.com/ensinstruct/ensinstruct/curate"
 	"github.com/ensinstruct/ensinstruct/filter"
+	"github.com/ensinstruct/ensinstruct/judge"
 	"github.com/ensinstruct/ensinstruct/llm"
 	"github.com/ensinstruct/ensinstruct/output"
 	"github.com/ensinstruct/ensinstruct/pipeline"
+	"github.com/ensinstruct/ensinstruct/prompts"
 	"github.com/spf13/cobra"
 )
 
@@ -66,6 +67,9 @@ type filterFlags struct {
 
 	metric       string
 	minAgreement float64
+	selectRule   string
+	judges       []string
+	minJudge     float64
 
 	rejected    string
 	meta        bool
@@ -124,6 +128,9 @@ func (a *app) filterCmd() *cobra.Command {
 
 	f.StringVar(&o.metric, "metric", string(filter.MetricRougeL), "consensus: agreement `METRIC`, rougeL or rouge1 (both stemmed)")
 	f.Float64Var(&o.minAgreement, "min-agreement", filter.DefaultMinAgreement, "consensus: drop when the lowest pairwise agreement is at most `SCORE`")
+	f.StringVar(&o.selectRule, "select", string(filter.RuleReference), "consensus `RULE`: reference (the paper's), weighted (members weighted by their agreement, learned in input order) or judge")
+	f.StringArrayVar(&o.judges, "judge", nil, "consensus: model `SPEC` that grades the candidates for --select judge")
+	f.Float64Var(&o.minJudge, "min-judge", 0, "consensus: drop a record whose pick the judge graded below `SCORE` (1 to 10)")
 
 	f.StringVar(&o.rejected, "rejected", "", "write dropped records with their reason and scores to `FILE` (JSONL)")
 	f.BoolVar(&o.meta, "meta", false, "add provenance and scores to kept records (a \"meta\" object)")
@@ -206,9 +213,9 @@ func (a *app) filter(ctx context.Context, o filterFlags, args []string) (err err
 		return a.inputError(fmt.Errorf("--exclude: %w", err))
 	}
 
-	// Online consensus.
+	// Online consensus, and the judge.
 	var pool *llm.Pool
-	if len(o.ensemble) > 0 || o.config != "" {
+	if len(o.ensemble) > 0 || len(o.judges) > 0 || o.config != "" {
 		var closeCache func() error
 		pool, opts.Ensemble, closeCache, err = a.filterPool(o)
 		if err != nil {
@@ -216,6 +223,14 @@ func (a *app) filter(ctx context.Context, o filterFlags, args []string) (err err
 		}
 		defer closeCache()
 		opts.Executor = pool
+		if opts.Consensus.Rule == filter.RuleJudge {
+			names := pool.Models(llm.RoleJudge)
+			if len(names) == 0 {
+				return usagef("--select judge needs a judge model: give --judge SPEC, or a model with the judge role in -c")
+			}
+			info, _ := pool.Info(names[0])
+			opts.Judge = &judge.Judge{Model: info.Name, Style: prompts.Style(info.Style)}
+		}
 	}
 	if opts.Heuristics == nil && opts.Dedup == nil && len(opts.Candidates) == 0 && len(opts.Ensemble) == 0 {
 		fmt.Fprintln(a.stderr, "filter: no step selected (--heuristics, --dedup, --candidates, --ensemble): records pass through unchanged")
@@ -387,8 +402,8 @@ func (o filterFlags) options() (curate.Options, error) {
 	}
 	online := len(o.ensemble) > 0 || o.config != ""
 	for _, name := range []string{"cache", "no-cache", "concurrency"} {
-		if o.changed(name) && !online {
-			return opts, usagef("--%s applies to the ensemble calls: give --ensemble or -c", name)
+		if o.changed(name) && !online && len(o.judges) == 0 {
+			return opts, usagef("--%s applies to the model calls: give --ensemble, --judge or -c", name)
 		}
 	}
 	if o.changed("cache") && o.noCache {
@@ -414,6 +429,23 @@ func (o filterFlags) options() (curate.Options, error) {
 	}
 	ma := o.minAgreement
 	opts.Consensus.MinAgreement = &ma
+	rule, err := filter.ParseRule(o.selectRule)
+	if err != nil {
+		return opts, usagef("--select: %v", err)
+	}
+	opts.Consensus.Rule = rule
+	// Outputs the heuristics reject take no part in the vote.
+	opts.Consensus.RejectRepetitive = o.heuristics && !o.allowRepetition
+	if o.changed("min-judge") {
+		if rule != filter.RuleJudge {
+			return opts, usagef("--min-judge needs --select judge")
+		}
+		mj := o.minJudge
+		opts.MinJudge = &mj
+	}
+	if len(o.judges) > 0 && rule != filter.RuleJudge {
+		return opts, usagef("--judge needs --select judge")
+	}
 	opts.SkipInvalid = o.skipInvalid
 	opts.Meta = o.meta
 	return opts, nil
@@ -464,6 +496,14 @@ func (a *app) filterPool(o filterFlags) (*llm.Pool, []llm.ModelInfo, func() erro
 		cfg = fc.Pool
 	}
 	var names []string
+	for _, spec := range o.judges {
+		name, mc, err := llm.ParseSpec(spec)
+		if err != nil {
+			return nil, nil, noop, badInput(fmt.Errorf("--judge: %w", err))
+		}
+		mc.Roles = []llm.Role{llm.RoleJudge}
+		cfg.Models.Add(name, mc)
+	}
 	for _, spec := range o.ensemble {
 		name, mc, err := llm.ParseSpec(spec)
 		if err != nil {
@@ -495,16 +535,15 @@ func (a *app) filterPool(o filterFlags) (*llm.Pool, []llm.ModelInfo, func() erro
 		popts = append(popts, llm.WithCache(c))
 		closeCache = c.Close
 	}
-	popts = append(popts, llm.WithGetenv(a.getenv),
-		llm.WithLogger(slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))))
+	popts = append(popts, llm.WithGetenv(a.getenv), llm.WithLogger(a.logger()))
 	pool, err := llm.NewPool(cfg, popts...)
 	if err != nil {
 		closeCache()
 		return nil, nil, noop, badInput(err)
 	}
-	if len(names) == 0 {
+	if len(names) == 0 && (o.config != "" || len(o.candidates) == 0) {
 		names = pool.Models(llm.RoleEnsemble)
-		if len(names) == 0 {
+		if len(names) == 0 && len(o.candidates) == 0 {
 			closeCache()
 			return nil, nil, noop, usagef("%s has no model with the ensemble role: give one there or with --ensemble SPEC", o.config)
 		}
@@ -572,6 +611,9 @@ func (a *app) filterReport(st curate.Stats, pool *llm.Pool, opts curate.Options)
 			hits += stats[m.Name].CacheHits
 		}
 		fmt.Fprintf(&b, "filter: %d ensemble calls, %d answered from the cache\n", calls, hits)
+	}
+	if st.Reliability != nil {
+		b.WriteString(strings.Join(reliabilityLines(*st.Reliability, summaryColumns), "\n") + "\n")
 	}
 	if st.Misaligned > 0 {
 		fmt.Fprintf(&b, "filter: warning: %d candidate records have another instruction than their input record (first: %s); are the candidate files aligned with the input?\n",

@@ -34,6 +34,7 @@ var generateFields = map[string]string{
 	"novelty-threshold": "filters.novelty_threshold", "min-agreement": "filters.consensus.min_agreement",
 	"metric": "filters.consensus.metric", "parser": "filters.parser",
 	"window": "generation.window", "stall-limit": "generation.stall_limit", "progress": "progress",
+	"select": "filters.consensus.select",
 	"pull": "pull", "system": "output.system", "join": "output.join", "container": "output.container",
 }
 
@@ -43,6 +44,7 @@ type generateFlags struct {
 	sets     []string
 	models   []string
 	ensemble []string
+	judges   []string
 	style    string
 	interval time.Duration
 	noCard   bool
@@ -88,6 +90,8 @@ func (a *app) generateCmd() *cobra.Command {
 	f.Float64("novelty-threshold", pipeline.DefaultNoveltyThreshold, "drop an instruction whose Rouge-L against an earlier one is above this (0: any shared word)")
 	f.Float64("min-agreement", filter.DefaultMinAgreement, "drop an example whose least-agreeing pair of outputs scores at most this")
 	f.String("metric", string(filter.MetricRougeL), "consensus agreement metric: rougeL or rouge1")
+	f.String("select", string(filter.RuleReference), "consensus rule: reference (the paper's), weighted (members weighted by their agreement) or judge")
+	f.StringArrayVar(&o.judges, "judge", nil, "model `SPEC` that grades the candidates for --select judge")
 	f.String("parser", "robust", "instance parser: robust or compat (the reference's)")
 	f.Int("window", pipeline.DefaultWindow, "instruction requests in flight per type; part of what makes a run reproducible")
 	f.Int("stall-limit", pipeline.DefaultStallLimit, "give up on a type after this many fruitless results in a row")
@@ -155,8 +159,8 @@ func (a *app) generate(ctx context.Context, fs *pflag.FlagSet, o generateFlags) 
 		return usagef("--progress %q: want auto, bar, log or none", file.Progress)
 	}
 	// Command-line models replace the file's.
-	if len(o.models) > 0 || len(o.ensemble) > 0 {
-		models, err := modelsFromSpecs(o.models, o.ensemble, o.style)
+	if len(o.models) > 0 || len(o.ensemble) > 0 || len(o.judges) > 0 {
+		models, err := modelsFromSpecs(o.models, o.ensemble, o.judges, o.style)
 		if err != nil {
 			return err
 		}
@@ -220,7 +224,7 @@ func (a *app) inputError(err error) error {
 
 // modelsFromSpecs turns --model and --ensemble specs into the pool's
 // models (see llm.Models.Add: a spec given for both gets both roles).
-func modelsFromSpecs(gen, ens []string, style string) (llm.Models, error) {
+func modelsFromSpecs(gen, ens, judges []string, style string) (llm.Models, error) {
 	if style != "" && style != string(llm.StyleCompletion) && style != string(llm.StyleChat) {
 		return nil, usagef("--style %q: want completion or chat", style)
 	}
@@ -232,6 +236,7 @@ func modelsFromSpecs(gen, ens []string, style string) (llm.Models, error) {
 	}{
 		{"--model", gen, []llm.Role{llm.RoleInstructions, llm.RoleInstances}},
 		{"--ensemble", ens, []llm.Role{llm.RoleEnsemble}},
+		{"--judge", judges, []llm.Role{llm.RoleJudge}},
 	} {
 		for _, spec := range group.specs {
 			name, mc, err := llm.ParseSpec(spec)

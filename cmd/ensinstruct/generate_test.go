@@ -538,7 +538,7 @@ progress: log
 func TestModelsFromSpecs(t *testing.T) {
 	ms, err := modelsFromSpecs(
 		[]string{"ollama:llama3.1@http://a:11434"},
-		[]string{"ollama:llama3.1@http://a:11434", "ollama:llama3.1@http://b:11434", "openai:gpt-4o-mini"}, "chat")
+		[]string{"ollama:llama3.1@http://a:11434", "ollama:llama3.1@http://b:11434", "openai:gpt-4o-mini"}, nil, "chat")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -549,7 +549,7 @@ func TestModelsFromSpecs(t *testing.T) {
 	if fmt.Sprint(m.Roles) != "[instructions instances ensemble]" || m.Style != "chat" {
 		t.Errorf("merged model: roles %v style %q", m.Roles, m.Style)
 	}
-	if _, err := modelsFromSpecs([]string{"ollama:x"}, nil, "poem"); err == nil {
+	if _, err := modelsFromSpecs([]string{"ollama:x"}, nil, nil, "poem"); err == nil {
 		t.Error("bad style accepted")
 	}
 }

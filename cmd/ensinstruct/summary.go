@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ensinstruct/ensinstruct/filter"
 	"github.com/ensinstruct/ensinstruct/output"
 	"github.com/ensinstruct/ensinstruct/pipeline"
 )
@@ -41,6 +42,50 @@ func summaryLines(m pipeline.Manifest, manifestPath string, width int) []string 
 	if len(m.Models) > 0 {
 		lines = append(lines, "")
 		lines = append(lines, modelTable(m).lines(width)...)
+	}
+	if m.Reliability != nil && m.Reliability.Rows > 0 {
+		lines = append(lines, "")
+		lines = append(lines, reliabilityLines(*m.Reliability, width)...)
+	}
+	return lines
+}
+
+// reliabilityLines show each ensemble member's record in the run — how
+// often it won, answered empty, failed or was rejected, its weight — and
+// the members' mean pairwise agreement, in width columns.
+func reliabilityLines(r filter.ReliabilitySummary, width int) []string {
+	const stats = "  won% empty  fail   rej weight"
+	nameW := max(8, min(32, width-len(stats)-3))
+	lines := []string{fmt.Sprintf("%-*s%s", nameW+3, "member", stats)}
+	weakest, low := -1, 0.0
+	for i, mr := range r.Members {
+		won := 0.0
+		if mr.Rows > 0 {
+			won = 100 * float64(mr.Won) / float64(mr.Rows)
+		}
+		lines = append(lines, fmt.Sprintf("%2d %-*s %5.0f %5d %5d %5d %6.3f", i+1, nameW, truncateMiddle(mr.Name, nameW),
+			won, mr.Empty, mr.Failed, mr.Rejected, mr.Weight))
+		if weakest < 0 || mr.Weight < low {
+			weakest, low = i, mr.Weight
+		}
+	}
+	if n := len(r.Agreement); n > 1 && 3+6*n <= width {
+		lines = append(lines, "mean agreement (Rouge-L), members by number:")
+		head := "   "
+		for j := range n {
+			head += fmt.Sprintf("%6d", j+1)
+		}
+		lines = append(lines, head)
+		for i, row := range r.Agreement {
+			l := fmt.Sprintf("%2d ", i+1)
+			for _, v := range row {
+				l += fmt.Sprintf("%6.2f", v)
+			}
+			lines = append(lines, l)
+		}
+	}
+	if weakest >= 0 && len(r.Members) > 2 {
+		lines = append(lines, wrapWords(fmt.Sprintf("least reliable: %s (weight %.3f)", r.Members[weakest].Name, low), width, "  ")...)
 	}
 	return lines
 }

@@ -67,6 +67,8 @@ func hashOf(parts ...string) uint64 {
 }
 
 // Reply answers r:
+//   - a judge prompt ("Answer to grade:") gets "Score: N", N from 1 to 10
+//     fixed by the graded answer;
 //   - a greedy request (temperature 0) is an ensemble answer prompt
 //     (instruction, then input); model "e2" disagrees on a quarter of the
 //     instructions;
@@ -83,6 +85,11 @@ func Reply(r Request) string {
 	}
 	h := hashOf(r.Model, text, seed)
 	switch {
+	case strings.Contains(text, "Answer to grade:"):
+		// A judge: a grade from the answer alone, so that the same answer
+		// always gets the same grade.
+		_, answer, _ := strings.Cut(text, "Answer to grade:")
+		return fmt.Sprintf("Score: %d", 1+hashOf(strings.TrimSpace(answer))%10)
 	case r.Temperature == 0:
 		var instr, input string
 		if r.Messages != nil {
