@@ -132,7 +132,10 @@ func TestPullOllama(t *testing.T) {
 			fmt.Fprintln(w, `{"error":"pull model manifest: file does not exist"}`)
 		},
 		"cut short": func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, `{"status":"pulling manifest"}`) },
-		"status":    func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500); w.Write([]byte(`{"error":"disk full"}`)) },
+		"status": func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(500)
+			w.Write([]byte(`{"error":"disk full"}`))
+		},
 	} {
 		srv := fakeOllamaAdmin(t, nil, h)
 		err := PullOllama(context.Background(), nil, srv.URL, "nope", nil)

@@ -35,7 +35,7 @@ var generateFields = map[string]string{
 	"metric": "filters.consensus.metric", "parser": "filters.parser",
 	"window": "generation.window", "stall-limit": "generation.stall_limit", "progress": "progress",
 	"select": "filters.consensus.select",
-	"pull": "pull", "system": "output.system", "join": "output.join", "container": "output.container",
+	"pull":   "pull", "system": "output.system", "join": "output.join", "container": "output.container",
 }
 
 // generateFlags are the flags of generate that are not fields.

@@ -61,9 +61,9 @@ type Server struct {
 	maxInFlight atomic.Int64
 	served      atomic.Int64
 
-	mu      sync.Mutex
-	count   map[string]int // request digest → replies completed
-	log     []Served
+	mu        sync.Mutex
+	count     map[string]int // request digest → replies completed
+	log       []Served
 	header    http.Header // the last request's headers
 	missing   map[string]bool
 	installed []string // what /api/tags lists
