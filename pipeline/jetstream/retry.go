@@ -1,0 +1,64 @@
+package jetstream
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// outage bounds how long an operation is retried while NATS is away (a
+// server restarting, a cluster electing a leader) before it fails.
+const outage = 2 * time.Minute
+
+// permanentError marks an error that retrying cannot fix.
+type permanentError struct{ err error }
+
+func (p permanentError) Error() string { return p.err.Error() }
+func (p permanentError) Unwrap() error { return p.err }
+
+func permanent(err error) error { return permanentError{err} }
+
+// transient reports whether err may go away if the operation is repeated:
+// timeouts, no responders and server errors do; a closed connection, a
+// cancelled context and a request the server rejected do not.
+func transient(err error) bool {
+	var p permanentError
+	var api *jetstream.APIError
+	switch {
+	case errors.As(err, &p), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrBadSubject),
+		errors.Is(err, nats.ErrMaxPayload):
+		return false
+	case errors.As(err, &api):
+		return api.Code >= 500 || api.Code == 408 || api.Code == 0
+	}
+	return true
+}
+
+// retry runs op until it succeeds, fails for good, ctx is done or NATS
+// has been away for longer than outage.
+func retry(ctx context.Context, op func() error) error {
+	deadline := time.Now().Add(outage)
+	wait := 50 * time.Millisecond
+	for {
+		err := op()
+		if err == nil || !transient(err) || time.Now().After(deadline) {
+			var p permanentError
+			if errors.As(err, &p) {
+				return p.err
+			}
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		wait = min(wait*2, 2*time.Second)
+	}
+}
