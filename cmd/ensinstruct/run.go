@@ -140,6 +140,7 @@ Data goes to stdout, diagnostics to stderr. Exit codes: 0 ok, 1 failure,
 		a.scoreCmd(),
 		a.reportCmd(),
 		a.modelsCmd(),
+		a.workerCmd(),
 		a.versionCmd(),
 	)
 	return root

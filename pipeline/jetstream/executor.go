@@ -51,7 +51,7 @@ type Executor struct {
 	eps   map[string]*pacer // by model name
 
 	mu      sync.Mutex
-	waiters map[string][]chan outcome // cache key → Do calls waiting
+	waiters map[string][]*waiter // by cache key
 
 	cancel context.CancelFunc
 	group  *errgroup.Group
@@ -96,13 +96,17 @@ func NewExecutor(ctx context.Context, o Options) (*Executor, error) {
 	e := &Executor{
 		nc: o.Conn, js: js, res: res, local: o.Local, cache: o.Local.Cache(),
 		meter: llm.NewMeter(o.Local.All()), log: o.Logger,
-		eps: map[string]*pacer{}, waiters: map[string][]chan outcome{},
+		eps: map[string]*pacer{}, waiters: map[string][]*waiter{},
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
 	for _, ep := range endpointsOf(o.Local) {
-		if _, err := js.CreateOrUpdateConsumer(ctx, StreamName, consumerConfig(ep, q)); err != nil {
+		err := retry(ctx, func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateConsumer(ctx, StreamName, consumerConfig(ep, q))
+			return err
+		})
+		if err != nil {
 			return nil, fmt.Errorf("jetstream: queue of %s: %w", ep.url, err)
 		}
 		p := &pacer{ep: ep}
@@ -120,21 +124,39 @@ func NewExecutor(ctx context.Context, o Options) (*Executor, error) {
 	// The watches start before the first Do: a result stored after this
 	// point reaches a waiter through them, one stored before is found by
 	// Do's own look-up.
-	results, err := res.results.WatchAll(ctx, jetstream.UpdatesOnly())
+	w, err := e.startWatches(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("jetstream: watching %s: %w", ResultsBucket, err)
-	}
-	failures, err := res.failures.WatchAll(ctx, jetstream.UpdatesOnly())
-	if err != nil {
-		results.Stop()
-		return nil, fmt.Errorf("jetstream: watching %s: %w", FailuresBucket, err)
+		return nil, err
 	}
 	wctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	e.group = new(errgroup.Group)
-	e.group.Go(func() error { return e.watch(wctx, results, e.onResult) })
-	e.group.Go(func() error { return e.watch(wctx, failures, e.onFailure) })
+	e.group.Go(func() error { return e.watch(wctx, w) })
 	return e, nil
+}
+
+// watches are the two bucket watches.
+type watches struct{ results, failures jetstream.KeyWatcher }
+
+func (w watches) stop() {
+	w.results.Stop()
+	w.failures.Stop()
+}
+
+func (e *Executor) startWatches(ctx context.Context) (watches, error) {
+	var w watches
+	err := retry(ctx, func(ctx context.Context) error {
+		var err error
+		if w.results, err = e.res.results.WatchAll(ctx, jetstream.UpdatesOnly()); err != nil {
+			return fmt.Errorf("jetstream: watching %s: %w", ResultsBucket, err)
+		}
+		if w.failures, err = e.res.failures.WatchAll(ctx, jetstream.UpdatesOnly()); err != nil {
+			w.results.Stop()
+			return fmt.Errorf("jetstream: watching %s: %w", FailuresBucket, err)
+		}
+		return nil
+	})
+	return w, err
 }
 
 // Close stops the watches. Calls still waiting return their context's
@@ -144,88 +166,71 @@ func (e *Executor) Close() error {
 	return e.group.Wait()
 }
 
-// watch dispatches a bucket's updates until ctx is done.
-func (e *Executor) watch(ctx context.Context, w jetstream.KeyWatcher, on func(jetstream.KeyValueEntry)) error {
-	defer w.Stop()
+// watch dispatches the buckets' updates until ctx is done. When the
+// connection comes back after an outage (a server restarted, a cluster
+// node lost), it starts new watches and looks up every waiting key: a
+// watch's consumer may not have survived, and a result stored while no
+// watch was running must not be waited for forever.
+func (e *Executor) watch(ctx context.Context, w watches) error {
+	defer func() { w.stop() }()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	seen := e.nc.Stats().Reconnects
+	rewatch := false
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case entry, ok := <-w.Updates():
+		case entry, ok := <-w.results.Updates():
 			if !ok {
+				rewatch = true
+			} else if entry != nil && entry.Operation() == jetstream.KeyValuePut {
+				e.onResult(entry)
+			}
+		case entry, ok := <-w.failures.Updates():
+			if !ok {
+				rewatch = true
+			} else if entry != nil && entry.Operation() == jetstream.KeyValuePut {
+				e.onFailure(entry)
+			}
+		case <-tick.C:
+			if n := e.nc.Stats().Reconnects; n != seen && e.nc.IsConnected() {
+				seen, rewatch = n, true
+			}
+		}
+		if !rewatch {
+			continue
+		}
+		rewatch = false
+		nw, err := e.startWatches(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
 				return nil
 			}
-			if entry != nil && entry.Operation() == jetstream.KeyValuePut {
-				on(entry)
-			}
+			e.log.Error("watching the results failed; retrying", "err", err)
+			rewatch = true
+			continue
 		}
+		w.stop()
+		w = nw
+		e.recheck(ctx)
 	}
 }
 
-func (e *Executor) onResult(entry jetstream.KeyValueEntry) {
-	if !e.waiting(entry.Key()) {
-		return
-	}
-	var s stored
-	err := json.Unmarshal(entry.Value(), &s)
-	if err != nil {
-		err = fmt.Errorf("jetstream: result %s: %w", entry.Key(), err)
-	}
-	e.deliver(entry.Key(), outcome{resp: s, err: err})
-}
-
-func (e *Executor) onFailure(entry jetstream.KeyValueEntry) {
-	if !e.waiting(entry.Key()) {
-		return
-	}
-	f, err := decodeFailure(entry.Value())
-	if err == nil {
-		err = f.err()
-	}
-	e.deliver(entry.Key(), outcome{err: err})
-}
-
-func (e *Executor) waiting(key string) bool {
+// recheck looks up every waiting key.
+func (e *Executor) recheck(ctx context.Context) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	return len(e.waiters[key]) > 0
-}
-
-// wait registers a waiter for key.
-func (e *Executor) wait(key string) chan outcome {
-	ch := make(chan outcome, 1)
-	e.mu.Lock()
-	e.waiters[key] = append(e.waiters[key], ch)
+	keys := make([]string, 0, len(e.waiters))
+	for k := range e.waiters {
+		keys = append(keys, k)
+	}
 	e.mu.Unlock()
-	return ch
-}
-
-// unwait removes a waiter that gave up or was served.
-func (e *Executor) unwait(key string, ch chan outcome) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	ws := e.waiters[key]
-	for i, w := range ws {
-		if w == ch {
-			ws = append(ws[:i], ws[i+1:]...)
-			break
+	for _, k := range keys {
+		if entry, err := e.res.results.Get(ctx, k); err == nil {
+			e.onResult(entry)
+		} else if entry, err := e.res.failures.Get(ctx, k); err == nil {
+			e.onFailure(entry)
 		}
-	}
-	if len(ws) == 0 {
-		delete(e.waiters, key)
-	} else {
-		e.waiters[key] = ws
-	}
-}
-
-// deliver hands an outcome to every waiter of key.
-func (e *Executor) deliver(key string, o outcome) {
-	e.mu.Lock()
-	ws := e.waiters[key]
-	delete(e.waiters, key)
-	e.mu.Unlock()
-	for _, ch := range ws {
-		ch <- o // buffered, and each waiter is served once
 	}
 }
 
@@ -266,8 +271,8 @@ func (e *Executor) Do(ctx context.Context, model string, req llm.Request, sample
 			return resp, nil
 		}
 	}
-	ch := e.wait(key)
-	defer e.unwait(key, ch)
+	w := e.wait(key)
+	defer e.unwait(key, w)
 	s, found, err := e.lookup(ctx, key)
 	if err != nil {
 		return llm.Response{}, e.fail(ctx, model, err)
@@ -278,12 +283,12 @@ func (e *Executor) Do(ctx context.Context, model string, req llm.Request, sample
 		s.Cached = true
 		return s.Response, nil
 	}
-	if err := e.publish(ctx, model, key, req, sample); err != nil {
+	if err := e.publish(ctx, w, model, key, req, sample); err != nil {
 		return llm.Response{}, e.fail(ctx, model, err)
 	}
 	var o outcome
 	select {
-	case o = <-ch:
+	case o = <-w.ch:
 	case <-ctx.Done():
 		e.meter.Canceled(model)
 		return llm.Response{}, fmt.Errorf("model %q: %w", model, ctx.Err())
@@ -328,7 +333,7 @@ func (e *Executor) keep(model, key string, resp llm.Response) {
 func (e *Executor) lookup(ctx context.Context, key string) (stored, bool, error) {
 	var s stored
 	var found bool
-	err := retry(ctx, func() error {
+	err := retry(ctx, func(ctx context.Context) error {
 		entry, err := e.res.results.Get(ctx, key)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			return nil
@@ -349,7 +354,7 @@ func (e *Executor) lookup(ctx context.Context, key string) (stored, bool, error)
 // cache key as message id: a call queued twice within the duplicate
 // window (a coordinator restarted, two coordinators of one run) is
 // queued once.
-func (e *Executor) publish(ctx context.Context, model, key string, req llm.Request, sample int) error {
+func (e *Executor) publish(ctx context.Context, w *waiter, model, key string, req llm.Request, sample int) error {
 	p := e.eps[model]
 	body, err := json.Marshal(callMsg{Key: key, Model: model, Sample: sample, Request: req})
 	if err != nil {
@@ -375,6 +380,7 @@ func (e *Executor) publish(ctx context.Context, model, key string, req llm.Reque
 			return err
 		}
 		if !ack.Duplicate {
+			e.queued(key, w, ack.Sequence)
 			return nil
 		}
 		// The id was queued before. Either the message is still there (a
@@ -382,12 +388,17 @@ func (e *Executor) publish(ctx context.Context, model, key string, req llm.Reque
 		// bucket, stored before the ack) or failed (a failure record is
 		// kept); a call retried after a failure needs a new id.
 		gone, err := e.gone(ctx, key, ack.Sequence)
-		if err != nil || !gone {
+		if err != nil {
 			return err
+		}
+		if !gone {
+			e.queued(key, w, ack.Sequence)
+			return nil
 		}
 		if _, found, err := e.lookup(ctx, key); err != nil || found {
 			if found {
-				// The watch may have delivered it before this Do waited.
+				// Stored since this Do looked: the watch may have come
+				// first.
 				e.redeliver(ctx, key)
 			}
 			return err
@@ -408,7 +419,7 @@ func (e *Executor) redeliver(ctx context.Context, key string) {
 // send publishes with a message id, retrying while NATS is away.
 func (e *Executor) send(ctx context.Context, subject, id string, body []byte) (*jetstream.PubAck, error) {
 	var ack *jetstream.PubAck
-	err := retry(ctx, func() error {
+	err := retry(ctx, func(ctx context.Context) error {
 		var err error
 		ack, err = e.js.Publish(ctx, subject, body, jetstream.WithMsgID(id))
 		return err
@@ -420,7 +431,7 @@ func (e *Executor) send(ctx context.Context, subject, id string, body []byte) (*
 // is leaving it because it failed for good.
 func (e *Executor) gone(ctx context.Context, key string, seq uint64) (bool, error) {
 	var gone bool
-	err := retry(ctx, func() error {
+	err := retry(ctx, func(ctx context.Context) error {
 		_, err := e.res.stream.GetMsg(ctx, seq)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			gone = true

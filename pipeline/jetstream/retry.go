@@ -22,13 +22,14 @@ func (p permanentError) Unwrap() error { return p.err }
 func permanent(err error) error { return permanentError{err} }
 
 // transient reports whether err may go away if the operation is repeated:
-// timeouts, no responders and server errors do; a closed connection, a
-// cancelled context and a request the server rejected do not.
-func transient(err error) bool {
+// timeouts (of the operation, while ctx is live), no responders and
+// server errors do; a closed connection, a cancelled ctx and a request the
+// server rejected do not.
+func transient(ctx context.Context, err error) bool {
 	var p permanentError
 	var api *jetstream.APIError
 	switch {
-	case errors.As(err, &p), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
+	case ctx.Err() != nil, errors.As(err, &p), errors.Is(err, context.Canceled),
 		errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrBadSubject),
 		errors.Is(err, nats.ErrMaxPayload):
 		return false
@@ -38,14 +39,22 @@ func transient(err error) bool {
 	return true
 }
 
+// attemptTimeout bounds one attempt of an operation: a request sent just
+// before a server went away gets no answer, and is better sent again on
+// the new connection than waited for.
+const attemptTimeout = 2 * time.Second
+
 // retry runs op until it succeeds, fails for good, ctx is done or NATS
-// has been away for longer than outage.
-func retry(ctx context.Context, op func() error) error {
+// has been away for longer than outage. Each attempt gets its own
+// deadline.
+func retry(ctx context.Context, op func(ctx context.Context) error) error {
 	deadline := time.Now().Add(outage)
 	wait := 50 * time.Millisecond
 	for {
-		err := op()
-		if err == nil || !transient(err) || time.Now().After(deadline) {
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		err := op(actx)
+		cancel()
+		if err == nil || !transient(ctx, err) || time.Now().After(deadline) {
 			var p permanentError
 			if errors.As(err, &p) {
 				return p.err

@@ -146,32 +146,35 @@ func setup(ctx context.Context, js jetstream.JetStream, t Topology) (*resources,
 		dup = DefaultDuplicateWindow
 	}
 	var r resources
-	var err error
-	r.stream, err = js.CreateStream(ctx, jetstream.StreamConfig{
-		Name:        StreamName,
-		Description: "ensinstruct model calls waiting for a worker",
-		Subjects:    []string{SubjectPrefix + "*"},
-		Retention:   jetstream.WorkQueuePolicy,
-		Storage:     jetstream.FileStorage,
-		Replicas:    replicas,
-		Duplicates:  dup,
-	})
-	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		r.stream, err = js.Stream(ctx, StreamName)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("jetstream: stream %s: %w", StreamName, err)
-	}
-	r.results, err = bucket(ctx, js, jetstream.KeyValueConfig{
-		Bucket: ResultsBucket, Description: "ensinstruct responses by cache key",
-		Storage: jetstream.FileStorage, Replicas: replicas, History: 1,
-	})
-	if err != nil {
-		return nil, err
-	}
-	r.failures, err = bucket(ctx, js, jetstream.KeyValueConfig{
-		Bucket: FailuresBucket, Description: "ensinstruct calls that failed for good, by cache key",
-		Storage: jetstream.FileStorage, Replicas: replicas, History: 1, TTL: failuresTTL,
+	err := retry(ctx, func(ctx context.Context) error {
+		var err error
+		r.stream, err = js.CreateStream(ctx, jetstream.StreamConfig{
+			Name:        StreamName,
+			Description: "ensinstruct model calls waiting for a worker",
+			Subjects:    []string{SubjectPrefix + "*"},
+			Retention:   jetstream.WorkQueuePolicy,
+			Storage:     jetstream.FileStorage,
+			Replicas:    replicas,
+			Duplicates:  dup,
+		})
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			r.stream, err = js.Stream(ctx, StreamName)
+		}
+		if err != nil {
+			return fmt.Errorf("jetstream: stream %s: %w", StreamName, err)
+		}
+		r.results, err = bucket(ctx, js, jetstream.KeyValueConfig{
+			Bucket: ResultsBucket, Description: "ensinstruct responses by cache key",
+			Storage: jetstream.FileStorage, Replicas: replicas, History: 1,
+		})
+		if err != nil {
+			return err
+		}
+		r.failures, err = bucket(ctx, js, jetstream.KeyValueConfig{
+			Bucket: FailuresBucket, Description: "ensinstruct calls that failed for good, by cache key",
+			Storage: jetstream.FileStorage, Replicas: replicas, History: 1, TTL: failuresTTL,
+		})
+		return err
 	})
 	if err != nil {
 		return nil, err

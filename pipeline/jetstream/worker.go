@@ -150,7 +150,7 @@ func (q *queue) refresh(info *jetstream.ConsumerInfo) {
 // them when it starts).
 func (w *Worker) bind(ctx context.Context, ep *endpoint) (*queue, error) {
 	q := &queue{ep: ep}
-	err := retry(ctx, func() error {
+	err := retry(ctx, func(ctx context.Context) error {
 		cons, err := w.js.Consumer(ctx, StreamName, ep.consumer)
 		if errors.Is(err, jetstream.ErrConsumerNotFound) {
 			cfg := consumerConfig(ep, queueSettings{ackWait: DefaultAckWait, maxDeliver: DefaultMaxDeliver})
@@ -199,7 +199,8 @@ func (w *Worker) serve(ctx, callCtx context.Context, ep *endpoint, calls *sync.W
 			}
 			break
 		}
-		batch, err := q.cons.Fetch(n, jetstream.FetchMaxWait(time.Second))
+		fctx, cancel := context.WithTimeout(ctx, time.Second)
+		batch, err := q.cons.Fetch(n, jetstream.FetchContext(fctx))
 		got := 0
 		if err == nil {
 			for msg := range batch.Messages() {
@@ -217,10 +218,14 @@ func (w *Worker) serve(ctx, callCtx context.Context, ep *endpoint, calls *sync.W
 			}
 			err = batch.Error()
 		}
+		cancel()
 		for range n - got {
 			<-slots
 		}
-		if err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
 			w.log.Warn("pulling calls failed; retrying", "endpoint", ep.url, "err", err)
 			if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) {
 				if nq, berr := w.bind(ctx, ep); berr == nil {
@@ -329,7 +334,7 @@ func (w *Worker) handle(ctx context.Context, q *queue, msg jetstream.Msg) {
 		w.fail(ctx, msg, c, deliveries, "bad_response", err.Error())
 		return
 	}
-	err = retry(ctx, func() error {
+	err = retry(ctx, func(ctx context.Context) error {
 		_, err := w.res.results.Create(ctx, key, value)
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return nil // another worker stored it first: same request, same key
@@ -365,7 +370,7 @@ func (w *Worker) fail(ctx context.Context, msg jetstream.Msg, c callMsg, deliver
 		seq = md.Sequence.Stream
 	}
 	b, _ := json.Marshal(failure{Model: c.Model, Kind: kind, Error: text, Deliveries: deliveries, Seq: seq})
-	err := retry(ctx, func() error {
+	err := retry(ctx, func(ctx context.Context) error {
 		_, err := w.res.failures.Put(ctx, c.Key, b)
 		return err
 	})

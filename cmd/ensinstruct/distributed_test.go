@@ -1,0 +1,453 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ensinstruct/ensinstruct/llm/llmtest"
+	"github.com/ensinstruct/ensinstruct/pipeline/jetstream"
+)
+
+// The distributed tests run real processes: a real embedded NATS
+// JetStream server (in the test process, so that it can be restarted on
+// its file store), worker processes and coordinator processes of this
+// binary, against the in-process fake model server, which counts what it
+// serves.
+
+// chaosToken is the NATS token of the tests' server.
+const chaosToken = "nats-token-DO-NOT-LEAK-42"
+
+// natsServer is a restartable embedded JetStream server.
+type natsServer struct {
+	t     *testing.T
+	dir   string
+	token string
+	port  int
+	s     *jetstream.Server
+}
+
+func startNATS(t *testing.T, token string) *natsServer {
+	t.Helper()
+	n := &natsServer{t: t, dir: t.TempDir(), token: token, port: -1}
+	n.start()
+	t.Cleanup(func() { n.s.Shutdown() })
+	return n
+}
+
+func (n *natsServer) start() {
+	s, err := jetstream.StartServer(jetstream.ServerConfig{Host: "127.0.0.1", Port: n.port, StoreDir: n.dir, Token: n.token})
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	n.s, n.port = s, s.Addr().(*net.TCPAddr).Port
+}
+
+func (n *natsServer) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.port) }
+
+// restart stops the server, waits, and starts it again on the same port
+// and store.
+func (n *natsServer) restart(down time.Duration) {
+	n.s.Shutdown()
+	time.Sleep(down)
+	n.start()
+}
+
+// syncBuffer is a bytes.Buffer a process writes while a test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// proc is a running child process.
+type proc struct {
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	done   chan struct{}
+	err    error
+}
+
+func startProc(t *testing.T, bin string, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(bin, args...), stderr: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(p.kill)
+	return p
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *proc) kill() {
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+// stop sends SIGTERM and waits for the process to exit.
+func (p *proc) stop() error {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	<-p.done
+	return p.err
+}
+
+// wait waits for the process to exit by itself.
+func (p *proc) wait(t *testing.T, limit time.Duration) error {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(limit):
+		p.kill()
+		t.Fatalf("%v did not finish within %v; stderr:\n%s", p.cmd.Args, limit, p.stderr.String())
+		return nil
+	}
+}
+
+// cluster is a NATS server, a fake model server, a configuration and
+// the worker processes serving it.
+type cluster struct {
+	t       *testing.T
+	bin     string
+	dir     string
+	nats    *natsServer
+	srv     *llmtest.Server
+	cfg     string
+	seeds   string
+	env     []string
+	workers []*proc
+	all     []*proc // every process started, for the secrets check
+}
+
+func newCluster(t *testing.T, latency time.Duration, maxConcurrent int) *cluster {
+	t.Helper()
+	c := &cluster{t: t, bin: ensinstructBinary(t), dir: t.TempDir()}
+	c.nats = startNATS(t, chaosToken)
+	c.srv = fakeModels(t, latency)
+	c.cfg = fakeConfig(t, c.dir, c.srv.URL, maxConcurrent)
+	c.seeds = writeTestSeeds(t, c.dir)
+	c.env = []string{jetstream.TokenEnv + "=" + chaosToken}
+	return c
+}
+
+func (c *cluster) startWorker() *proc {
+	p := startProc(c.t, c.bin, c.env, "worker", "--nats", c.nats.url(), "-c", c.cfg,
+		"--drain-timeout", "2s", "--retry-delay", "50ms")
+	c.workers = append(c.workers, p)
+	c.all = append(c.all, p)
+	return p
+}
+
+// coordinatorArgs is the generate command of the distributed runs.
+func (c *cluster) coordinatorArgs(runDir, out string, n int) []string {
+	return []string{"generate", "-c", c.cfg, "--seeds", c.seeds, "--meta", "-n", strconv.Itoa(n),
+		"--run-dir", runDir, "-o", out, "--nats", c.nats.url(), "--nats-ack-wait", "1s"}
+}
+
+func (c *cluster) startCoordinator(runDir, out string, n int) *proc {
+	p := startProc(c.t, c.bin, c.env, c.coordinatorArgs(runDir, out, n)...)
+	c.all = append(c.all, p)
+	return p
+}
+
+// stopWorkers stops the live workers with SIGTERM and returns how many
+// calls each says it served.
+func (c *cluster) stopWorkers() []int {
+	var served []int
+	re := regexp.MustCompile(`"calls_served":(\d+)`)
+	for _, w := range c.workers {
+		if w.exited() {
+			continue
+		}
+		if err := w.stop(); err != nil {
+			c.t.Errorf("worker exited with %v after SIGTERM:\n%s", err, w.stderr.String())
+		}
+		m := re.FindStringSubmatch(w.stderr.String())
+		if m == nil {
+			c.t.Errorf("worker did not report what it served:\n%s", w.stderr.String())
+			continue
+		}
+		n, _ := strconv.Atoi(m[1])
+		served = append(served, n)
+	}
+	return served
+}
+
+// noSecrets checks every process's diagnostics and the files of the
+// run directory for the NATS token.
+func (c *cluster) noSecrets(runDir string) {
+	c.t.Helper()
+	for _, p := range c.all {
+		if strings.Contains(p.stderr.String(), chaosToken) {
+			c.t.Errorf("the NATS token appears in the diagnostics of %v", p.cmd.Args[1])
+		}
+	}
+	filepath.Walk(runDir, func(path string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			if b, _ := os.ReadFile(path); bytes.Contains(b, []byte(chaosToken)) {
+				c.t.Errorf("the NATS token appears in %s", path)
+			}
+		}
+		return nil
+	})
+}
+
+// reference runs the configuration locally, with a fresh cache, against
+// its own fake server, and returns the output.
+func (c *cluster) reference(n int) string {
+	c.t.Helper()
+	ref := fakeModels(c.t, 0)
+	refCfg := fakeConfig(c.t, c.t.TempDir(), ref.URL, 4)
+	out, stderr, code := runCLI(c.t, "generate", "-c", refCfg, "--seeds", c.seeds, "--meta", "-n", strconv.Itoa(n),
+		"--run-dir", filepath.Join(c.dir, "ref"))
+	if code != 0 {
+		c.t.Fatalf("reference run: exit %d\n%s", code, stderr)
+	}
+	return out
+}
+
+// disruption is a time span during which a call may be paid twice: a
+// reply the model server wrote just before (or during) it may not have
+// been stored.
+type disruption struct{ start, end time.Time }
+
+// repaid counts the requests the model server answered more than once,
+// and fails the test for each whose first answer was not in or just
+// before a disruption: a call that had finished was paid again.
+func repaid(t *testing.T, srv *llmtest.Server, ds []disruption) (repeats, distinct int) {
+	t.Helper()
+	first := map[string]time.Time{}
+	for _, s := range srv.Log() {
+		at, seen := first[s.Digest]
+		if !seen {
+			first[s.Digest] = s.At
+			continue
+		}
+		repeats++
+		excused := false
+		for _, d := range ds {
+			if !at.Before(d.start.Add(-500*time.Millisecond)) && !at.After(d.end.Add(500*time.Millisecond)) && s.At.After(d.start) {
+				excused = true
+			}
+		}
+		if !excused {
+			t.Errorf("request %s answered at %v was made again at %v", s.Digest, at.Format(time.StampMilli), s.At.Format(time.StampMilli))
+		}
+	}
+	return repeats, len(first)
+}
+
+// TestDistributedIdentity runs generate with --nats against three worker
+// processes and checks that the output and evidence are byte-identical
+// to the local run of the same configuration, that no request reached
+// the model server twice, that the work was shared, and that the NATS
+// token appears nowhere.
+func TestDistributedIdentity(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	c := newCluster(t, 5*time.Millisecond, 4)
+	want := c.reference(24)
+	for range 3 {
+		c.startWorker()
+	}
+	runDir := filepath.Join(c.dir, "dist")
+	env := map[string]string{jetstream.TokenEnv: chaosToken}
+	args := c.coordinatorArgs(runDir, "-", 24)
+	args = args[:len(args)-4] // stdout, not -o
+	args = append(args, "--nats", c.nats.url())
+	got, stderr, code := runCLIEnv(t, env, args...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	if got != want {
+		t.Fatalf("distributed output differs from the local run:\n got %d bytes\nwant %d bytes", len(got), len(want))
+	}
+	sameEvidence(t, filepath.Join(c.dir, "ref"), runDir)
+	for d, n := range c.srv.Counts() {
+		if n != 1 {
+			t.Errorf("request %s served %d times", d, n)
+		}
+	}
+	m := readManifest(t, filepath.Join(runDir, "manifest.json"))
+	if m.Totals.Calls == 0 || m.Totals.CompletionTokens == 0 || m.Totals.Calls-m.Totals.CacheHits > c.srv.Served() {
+		t.Errorf("manifest totals %+v; the server served %d", m.Totals, c.srv.Served())
+	}
+	served := c.stopWorkers()
+	busy := 0
+	for _, n := range served {
+		if n > 0 {
+			busy++
+		}
+	}
+	t.Logf("workers served %v of %d replies", served, c.srv.Served())
+	if busy < 2 {
+		t.Errorf("workers served %v: the work was not shared", served)
+	}
+	if strings.Contains(stderr, chaosToken) {
+		t.Error("the NATS token appears in the coordinator's diagnostics")
+	}
+	c.noSecrets(runDir)
+
+	// The same command again: everything is answered from the caches, no
+	// worker needed.
+	before := c.srv.Served()
+	again, stderr, code := runCLIEnv(t, env, args...)
+	if code != 0 || again != want || c.srv.Served() != before {
+		t.Errorf("replay: exit %d, same output %v, %d new calls\n%s", code, again == want, c.srv.Served()-before, stderr)
+	}
+}
+
+// chaos runs the distributed generate command while disrupt, called
+// rounds times at random points, breaks something; the coordinator is
+// restarted with the same command whenever it dies. It checks that the
+// final output is byte-identical to the local run and that no finished
+// call was paid again.
+func chaos(t *testing.T, seed uint64, rounds int, disrupt func(c *cluster, coord **proc, rng *rand.Rand) *disruption) {
+	if testing.Short() {
+		t.Skip("starts and kills processes")
+	}
+	const n = 40
+	c := newCluster(t, 40*time.Millisecond, 4)
+	want := c.reference(n)
+	for range 3 {
+		c.startWorker()
+	}
+	runDir := filepath.Join(c.dir, "dist")
+	out := filepath.Join(c.dir, "out.jsonl")
+	coord := c.startCoordinator(runDir, out, n)
+	rng := rand.New(rand.NewPCG(seed, seed+1))
+	var ds []disruption
+	restarts := 0
+	deadline := time.Now().Add(90 * time.Second)
+	for round := 0; ; round++ {
+		if round < rounds {
+			time.Sleep(time.Duration(250+rng.IntN(400)) * time.Millisecond)
+		}
+		if coord.exited() {
+			if _, err := os.Stat(out); err == nil {
+				break // finished
+			}
+			if coord.err != nil && !strings.Contains(coord.err.Error(), "killed") {
+				t.Fatalf("coordinator failed: %v\n%s", coord.err, coord.stderr.String())
+			}
+			restarts++
+			coord = c.startCoordinator(runDir, out, n)
+		}
+		if round < rounds {
+			if d := disrupt(c, &coord, rng); d != nil {
+				ds = append(ds, *d)
+			}
+			continue
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no output after %v; coordinator stderr:\n%s", 90*time.Second, coord.stderr.String())
+		}
+		select {
+		case <-coord.done:
+		case <-time.After(time.Until(deadline)):
+		}
+	}
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != want {
+		t.Fatalf("output after %d rounds differs from the local run:\n got %d bytes\nwant %d bytes", rounds, len(got), len(want))
+	}
+	repeats, distinct := repaid(t, c.srv, ds)
+	t.Logf("%d rounds, %d coordinator restarts, %d replies served, %d distinct, %d repaid", rounds, restarts, c.srv.Served(), distinct, repeats)
+	c.stopWorkers()
+	c.noSecrets(runDir)
+}
+
+// TestChaosKillWorker kills one worker at a time mid-run with SIGKILL and
+// starts a replacement: its calls go to the other workers.
+func TestChaosKillWorker(t *testing.T) {
+	chaos(t, 1, 4, func(c *cluster, _ **proc, rng *rand.Rand) *disruption {
+		var live []*proc
+		for _, w := range c.workers {
+			if !w.exited() {
+				live = append(live, w)
+			}
+		}
+		d := &disruption{start: time.Now()}
+		live[rng.IntN(len(live))].kill()
+		d.end = time.Now()
+		c.startWorker()
+		return d
+	})
+}
+
+// TestChaosKillCoordinator kills the coordinator with SIGKILL: the same
+// command resumes, replaying the results stored meanwhile.
+func TestChaosKillCoordinator(t *testing.T) {
+	chaos(t, 2, 4, func(c *cluster, coord **proc, _ *rand.Rand) *disruption {
+		(*coord).kill()
+		return nil // no call may be paid twice
+	})
+}
+
+// TestChaosKillAllWorkers kills every worker, then starts new ones.
+func TestChaosKillAllWorkers(t *testing.T) {
+	chaos(t, 3, 3, func(c *cluster, _ **proc, rng *rand.Rand) *disruption {
+		d := &disruption{start: time.Now()}
+		for _, w := range c.workers {
+			if !w.exited() {
+				w.kill()
+			}
+		}
+		d.end = time.Now()
+		time.Sleep(time.Duration(100+rng.IntN(200)) * time.Millisecond)
+		for range 3 {
+			c.startWorker()
+		}
+		return d
+	})
+}
+
+// TestChaosRestartNATS restarts the NATS server on its file store.
+func TestChaosRestartNATS(t *testing.T) {
+	chaos(t, 4, 3, func(c *cluster, _ **proc, rng *rand.Rand) *disruption {
+		d := &disruption{start: time.Now()}
+		c.nats.restart(time.Duration(100+rng.IntN(300)) * time.Millisecond)
+		d.end = time.Now()
+		return d
+	})
+}
