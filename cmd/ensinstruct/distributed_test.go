@@ -451,3 +451,119 @@ func TestChaosRestartNATS(t *testing.T) {
 		return d
 	})
 }
+
+// TestDistributedSecurity: a worker without the token cannot connect, the
+// embedded server refuses to listen beyond loopback without one, and the
+// NATS flags are checked.
+func TestDistributedSecurity(t *testing.T) {
+	n := startNATS(t, chaosToken)
+	srv := fakeModels(t, 0)
+	dir := t.TempDir()
+	cfg := fakeConfig(t, dir, srv.URL, 2)
+	_, stderr, code := runCLI(t, "worker", "--nats", n.url(), "-c", cfg)
+	if code != 1 || !strings.Contains(stderr, jetstream.TokenEnv) || !strings.Contains(strings.ToLower(stderr), "authorization") {
+		t.Errorf("worker without the token: exit %d\n%s", code, stderr)
+	}
+	_, stderr, code = runCLIEnv(t, map[string]string{jetstream.TokenEnv: "wrong"}, "worker", "--nats", n.url(), "-c", cfg)
+	if code != 1 || strings.Contains(stderr, chaosToken) {
+		t.Errorf("worker with a wrong token: exit %d\n%s", code, stderr)
+	}
+	seeds := writeTestSeeds(t, dir)
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--nats-listen", "0.0.0.0:-1"}, "refusing to serve NATS beyond loopback without authentication"},
+		{[]string{"--nats-listen", ":-1"}, jetstream.TokenEnv},
+		{[]string{"--nats-listen", "nonsense"}, "--nats-listen"},
+		{[]string{"--nats", n.url(), "--nats-listen", "127.0.0.1:-1"}, "contradict"},
+		{[]string{"--nats-ack-wait", "1s"}, "--nats-ack-wait applies to distributed runs"},
+	} {
+		_, stderr, code := runCLI(t, append([]string{"generate", "-c", cfg, "--seeds", seeds, "--run-dir", filepath.Join(dir, "run")}, tt.args...)...)
+		if code != 2 || !strings.Contains(stderr, tt.want) {
+			t.Errorf("%v: exit %d, want 2 and %q:\n%s", tt.args, code, tt.want, stderr)
+		}
+	}
+	if _, stderr, code := runCLI(t, "worker", "-c", cfg); code != 2 || !strings.Contains(stderr, "--nats") {
+		t.Errorf("worker without --nats: exit %d\n%s", code, stderr)
+	}
+	// A worker whose endpoints are all unreachable has nothing to serve.
+	deadCfg := fakeConfig(t, t.TempDir(), "http://127.0.0.1:1", 2)
+	_, stderr, code = runCLIEnv(t, map[string]string{jetstream.TokenEnv: chaosToken}, "worker", "--nats", n.url(), "-c", deadCfg, "--dial-timeout", "200ms")
+	if code != 1 || !strings.Contains(stderr, "no model can be served") || !strings.Contains(stderr, "not serving model") {
+		t.Errorf("worker with unreachable endpoints: exit %d\n%s", code, stderr)
+	}
+}
+
+// TestDistributedEmbedded runs the embedded mode: generate --nats-listen
+// with its store in the run directory, and a worker process joining it.
+func TestDistributedEmbedded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a worker process")
+	}
+	c := newCluster(t, 0, 4)
+	want := c.reference(12)
+	// A free port for the embedded server, so that the worker knows it.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	runDir := filepath.Join(c.dir, "emb")
+	out := filepath.Join(c.dir, "emb.jsonl")
+	coord := startProc(t, c.bin, c.env, "generate", "-c", c.cfg, "--seeds", c.seeds, "--meta", "-n", "12",
+		"--run-dir", runDir, "-o", out, "--nats-listen", addr)
+	c.all = append(c.all, coord)
+	w := startProc(t, c.bin, c.env, "worker", "--nats", "nats://"+addr, "-c", c.cfg, "--connect-wait", "20s")
+	c.all = append(c.all, w)
+	if err := coord.wait(t, 60*time.Second); err != nil {
+		t.Fatalf("coordinator: %v\n%s\nworker:\n%s", err, coord.stderr.String(), w.stderr.String())
+	}
+	got, err := os.ReadFile(out)
+	if err != nil || string(got) != want {
+		t.Fatalf("embedded run output differs from the local run (%v)", err)
+	}
+	if _, err := os.Stat(filepath.Join(runDir, "nats", "jetstream")); err != nil {
+		t.Errorf("the embedded server's store is not in the run directory: %v", err)
+	}
+	if !strings.Contains(coord.stderr.String(), "NATS JetStream server started") {
+		t.Errorf("the coordinator does not say where workers connect:\n%s", coord.stderr.String())
+	}
+	w.stop()
+	c.noSecrets(runDir)
+}
+
+// TestDistributedFilter runs filter --ensemble with --nats against a
+// worker process: the same records, decided the same way, as the local
+// run, and the calls reported.
+func TestDistributedFilter(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a worker process")
+	}
+	c := newCluster(t, 0, 2)
+	data := filepath.Join(c.dir, "data.jsonl")
+	var b strings.Builder
+	for i := range 12 {
+		fmt.Fprintf(&b, `{"instruction": "Please process the given record number %d", "input": "value %d", "output": "result %d"}`+"\n", i, i, i)
+	}
+	os.WriteFile(data, []byte(b.String()), 0o644)
+	specs := []string{"--ensemble", "ollama:e1@" + c.srv.URL, "--ensemble", "ollama:e2@" + c.srv.URL}
+	want, stderr, code := runCLI(t, append([]string{"filter", "--no-cache", "--meta", data}, specs...)...)
+	if code != 0 {
+		t.Fatalf("local filter: exit %d\n%s", code, stderr)
+	}
+	w := startProc(t, c.bin, c.env, "worker", "--nats", c.nats.url(), "--model", "ollama:e1@"+c.srv.URL, "--model", "ollama:e2@"+c.srv.URL)
+	c.all = append(c.all, w)
+	served := c.srv.Served()
+	env := map[string]string{jetstream.TokenEnv: chaosToken}
+	got, stderr, code := runCLIEnv(t, env, append([]string{"filter", "--cache", filepath.Join(c.dir, "f.db"), "--meta", "--nats", c.nats.url(), data}, specs...)...)
+	if code != 0 || got != want {
+		t.Fatalf("distributed filter: exit %d, same output %v\n%s\nworker:\n%s", code, got == want, stderr, w.stderr.String())
+	}
+	if !strings.Contains(stderr, "filter: 24 ensemble calls, 0 answered from the cache") || c.srv.Served()-served != 24 {
+		t.Errorf("report or calls: %d new calls\n%s", c.srv.Served()-served, stderr)
+	}
+	w.stop()
+	c.noSecrets(c.dir)
+}

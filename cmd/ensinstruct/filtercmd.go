@@ -147,6 +147,9 @@ func (a *app) filter(ctx context.Context, o filterFlags, args []string) (err err
 	if err != nil {
 		return err
 	}
+	if err := o.nats.check(o.changed, a.getenv); err != nil {
+		return err
+	}
 	inFormat := output.Format("")
 	if o.inputFormat != "auto" {
 		if inFormat, err = output.ParseFormat(o.inputFormat); err != nil {
@@ -398,9 +401,6 @@ func (o filterFlags) options() (curate.Options, error) {
 		return opts, usagef("--exclude needs --dedup")
 	}
 	online := len(o.ensemble) > 0 || o.config != ""
-	if err := o.nats.check(o.changed); err != nil {
-		return opts, err
-	}
 	if o.nats.enabled() && !online {
 		return opts, usagef("--nats and --nats-listen apply to the ensemble calls: give --ensemble or -c")
 	}

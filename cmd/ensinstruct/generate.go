@@ -192,7 +192,7 @@ func (a *app) generate(ctx context.Context, fs *pflag.FlagSet, o generateFlags) 
 	j.Getenv = a.getenv
 	j.Logger = log
 	j.Version = buildVersion()
-	if err := o.nats.check(fs.Changed); err != nil {
+	if err := o.nats.check(fs.Changed, a.getenv); err != nil {
 		return err
 	}
 	if o.nats.enabled() {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -34,10 +33,20 @@ func addNATSFlags(f *pflag.FlagSet, o *natsFlags) {
 
 func (o natsFlags) enabled() bool { return o.url != "" || o.listen != "" }
 
-// check rejects contradicting flags.
-func (o natsFlags) check(changed func(string) bool) error {
+// check rejects contradicting flags, and a listen address that the
+// environment's credentials do not allow, before anything is created.
+func (o natsFlags) check(changed func(string) bool, getenv func(string) string) error {
 	if o.url != "" && o.listen != "" {
 		return usagef("--nats and --nats-listen contradict each other: give one")
+	}
+	if o.listen != "" {
+		host, _, err := jetstream.ParseListen(o.listen)
+		if err == nil {
+			err = jetstream.CheckListen(host, jetstream.AuthFromEnv(getenv).Token)
+		}
+		if err != nil {
+			return usagef("--nats-listen: %v", err)
+		}
 	}
 	if !o.enabled() {
 		for _, name := range []string{"nats-ack-wait", "nats-max-deliver"} {
@@ -72,15 +81,12 @@ func (a *app) distributed(o natsFlags, log *slog.Logger) *distributed {
 func (d *distributed) executor(ctx context.Context, local *llm.Pool, storeDir string) (pipeline.Executor, error) {
 	url := d.flags.url
 	if d.flags.listen != "" {
-		host, port, err := jetstream.ParseListen(d.flags.listen)
+		host, port, err := jetstream.ParseListen(d.flags.listen) // checked by natsFlags.check
 		if err != nil {
 			return nil, &pipeline.InputError{Err: fmt.Errorf("--nats-listen: %w", err)}
 		}
 		d.server, err = jetstream.StartServer(jetstream.ServerConfig{Host: host, Port: port,
 			StoreDir: storeDir, Token: d.auth.Token})
-		if errors.Is(err, jetstream.ErrInsecureListen) {
-			return nil, &pipeline.InputError{Err: fmt.Errorf("--nats-listen: %w", err)}
-		}
 		if err != nil {
 			return nil, err
 		}
@@ -88,7 +94,7 @@ func (d *distributed) executor(ctx context.Context, local *llm.Pool, storeDir st
 			"url", d.server.ClientURL(), "store", storeDir, "auth", d.auth.String())
 	}
 	var err error
-	d.conn, err = jetstream.Connect(url, jetstream.ConnectOptions{Name: "ensinstruct coordinator", Auth: d.auth, Logger: d.log, Server: d.server})
+	d.conn, err = jetstream.Connect(ctx, url, jetstream.ConnectOptions{Name: "ensinstruct coordinator", Auth: d.auth, Logger: d.log, Server: d.server, Wait: time.Minute})
 	if err != nil {
 		return nil, err
 	}

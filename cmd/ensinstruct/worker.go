@@ -19,13 +19,14 @@ const workerExample = `  # serve the models of a config whose endpoints this mac
 
 // workerFlags are the flags of the worker command.
 type workerFlags struct {
-	nats     string
-	config   string
-	models   []string
-	drain    time.Duration
-	dial     time.Duration
-	name     string
-	retryGap time.Duration
+	nats        string
+	config      string
+	models      []string
+	drain       time.Duration
+	dial        time.Duration
+	name        string
+	retryGap    time.Duration
+	connectWait time.Duration
 }
 
 func (a *app) workerCmd() *cobra.Command {
@@ -57,6 +58,7 @@ NATS credentials come from the environment: ` + jetstream.TokenEnv + ` (a token)
 	f.DurationVar(&o.drain, "drain-timeout", jetstream.DefaultDrainTimeout, "on a signal, how long the calls in flight may finish before they are handed back")
 	f.DurationVar(&o.dial, "dial-timeout", 5*time.Second, "how long to wait for each endpoint to answer at start (unreachable ones are not served)")
 	f.DurationVar(&o.retryGap, "retry-delay", time.Second, "how long a call that failed with a transient error waits, per delivery so far, before it is handed out again")
+	f.DurationVar(&o.connectWait, "connect-wait", time.Minute, "how long to keep trying while the NATS server does not answer at start")
 	f.StringVar(&o.name, "name", "", "the worker's name in logs and the server's monitoring (default: ensinstruct worker)")
 	return cmd
 }
@@ -108,7 +110,7 @@ func (a *app) worker(ctx context.Context, o workerFlags) error {
 	if name == "" {
 		name = "ensinstruct worker"
 	}
-	nc, err := jetstream.Connect(o.nats, jetstream.ConnectOptions{Name: name, Auth: jetstream.AuthFromEnv(a.getenv), Logger: log})
+	nc, err := jetstream.Connect(ctx, o.nats, jetstream.ConnectOptions{Name: name, Auth: jetstream.AuthFromEnv(a.getenv), Logger: log, Wait: o.connectWait})
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package jetstream
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -64,12 +65,17 @@ type ConnectOptions struct {
 	// Server, when set, connects in process to an embedded server
 	// instead of dialing the URL.
 	Server *Server
+	// Wait is how long Connect keeps trying while the server does not
+	// answer (a server starting or restarting); 0 tries once. A refused
+	// authentication fails at once.
+	Wait time.Duration
 }
 
-// Connect dials url (a comma-separated list of nats:// or tls:// URLs).
-// The first connection must succeed; after that the client reconnects
-// for as long as it lives, buffering what it publishes meanwhile.
-func Connect(rawURL string, o ConnectOptions) (*nats.Conn, error) {
+// Connect dials url (a comma-separated list of nats:// or tls:// URLs),
+// for up to o.Wait while the server does not answer. Once connected, the
+// client reconnects for as long as it lives, buffering what it publishes
+// meanwhile.
+func Connect(ctx context.Context, rawURL string, o ConnectOptions) (*nats.Conn, error) {
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -100,15 +106,25 @@ func Connect(rawURL string, o ConnectOptions) (*nats.Conn, error) {
 		opts = append(opts, nats.InProcessServer(o.Server.s))
 		rawURL, shown = o.Server.ClientURL(), "embedded"
 	}
-	nc, err := nats.Connect(rawURL, opts...)
-	if err != nil {
-		hint := ""
-		if errors.Is(err, nats.ErrAuthorization) || strings.Contains(err.Error(), "Authorization") {
-			hint = fmt.Sprintf(" (set %s or %s to the server's credentials)", TokenEnv, CredsEnv)
+	deadline := time.Now().Add(o.Wait)
+	for {
+		nc, err := nats.Connect(rawURL, opts...)
+		if err == nil {
+			return nc, nil
 		}
-		return nil, fmt.Errorf("connecting to NATS at %s: %w%s", shown, err, hint)
+		auth := errors.Is(err, nats.ErrAuthorization) || strings.Contains(err.Error(), "Authorization")
+		if auth || time.Now().After(deadline) {
+			hint := ""
+			if auth {
+				hint = fmt.Sprintf(" (set %s or %s to the server's credentials)", TokenEnv, CredsEnv)
+			}
+			return nil, fmt.Errorf("connecting to NATS at %s: %w%s", shown, err, hint)
+		}
+		log.Info("NATS server not answering yet; retrying", "server", shown, "err", err)
+		if err := sleep(ctx, 500*time.Millisecond); err != nil {
+			return nil, err
+		}
 	}
-	return nc, nil
 }
 
 // RedactURL returns a NATS URL list with any user information replaced.

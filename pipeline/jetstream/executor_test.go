@@ -240,13 +240,13 @@ func TestSecurity(t *testing.T) {
 	}
 	const token = "nats-token-DO-NOT-LEAK"
 	s := startServer(t, token)
-	if nc, err := Connect(s.ClientURL(), ConnectOptions{}); err == nil {
+	if nc, err := Connect(context.Background(), s.ClientURL(), ConnectOptions{}); err == nil {
 		nc.Close()
 		t.Fatal("a client without the token connected")
 	} else if !strings.Contains(err.Error(), TokenEnv) || strings.Contains(err.Error(), token) {
 		t.Errorf("error without the token: %v", err)
 	}
-	if nc, err := Connect(s.ClientURL(), ConnectOptions{Auth: Auth{Token: "wrong"}}); err == nil {
+	if nc, err := Connect(context.Background(), s.ClientURL(), ConnectOptions{Auth: Auth{Token: "wrong"}}); err == nil {
 		nc.Close()
 		t.Fatal("a client with a wrong token connected")
 	}

@@ -30,7 +30,7 @@ func startServer(t *testing.T, token string) *Server {
 
 func connect(t *testing.T, s *Server, token string) *nats.Conn {
 	t.Helper()
-	nc, err := Connect(s.ClientURL(), ConnectOptions{Name: t.Name(), Auth: Auth{Token: token}})
+	nc, err := Connect(context.Background(), s.ClientURL(), ConnectOptions{Name: t.Name(), Auth: Auth{Token: token}})
 	if err != nil {
 		t.Fatal(err)
 	}

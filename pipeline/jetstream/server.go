@@ -63,6 +63,16 @@ func loopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// CheckListen returns an error wrapping ErrInsecureListen when a server
+// on host would be reachable from other machines without a token.
+func CheckListen(host, token string) error {
+	if host != "" && !loopback(host) && token == "" {
+		return fmt.Errorf("%w: %s is reachable from other machines; export %s with a secret token (workers need the same), or listen on 127.0.0.1",
+			ErrInsecureListen, host, TokenEnv)
+	}
+	return nil
+}
+
 // StartServer starts an embedded server and waits until it accepts
 // connections. It refuses (ErrInsecureListen) to listen beyond loopback
 // without a token.
@@ -70,9 +80,8 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Host == "" {
 		cfg.Host = "127.0.0.1"
 	}
-	if !loopback(cfg.Host) && cfg.Token == "" {
-		return nil, fmt.Errorf("%w: %s is reachable from other machines; export %s with a secret token (workers need the same), or listen on 127.0.0.1",
-			ErrInsecureListen, cfg.Host, TokenEnv)
+	if err := CheckListen(cfg.Host, cfg.Token); err != nil {
+		return nil, err
 	}
 	if cfg.StoreDir == "" {
 		return nil, errors.New("embedded NATS server: no store directory")
