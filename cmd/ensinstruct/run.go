@@ -141,6 +141,7 @@ Data goes to stdout, diagnostics to stderr. Exit codes: 0 ok, 1 failure,
 		a.reportCmd(),
 		a.modelsCmd(),
 		a.workerCmd(),
+		a.cacheCmd(),
 		a.versionCmd(),
 	)
 	return root

@@ -124,11 +124,12 @@ func NewExecutor(ctx context.Context, o Options) (*Executor, error) {
 	// The watches start before the first Do: a result stored after this
 	// point reaches a waiter through them, one stored before is found by
 	// Do's own look-up.
-	w, err := e.startWatches(ctx)
+	wctx, cancel := context.WithCancel(context.Background())
+	w, err := e.startWatches(ctx, wctx)
 	if err != nil {
+		cancel()
 		return nil, err
 	}
-	wctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	e.group = new(errgroup.Group)
 	e.group.Go(func() error { return e.watch(wctx, w) })
@@ -143,14 +144,16 @@ func (w watches) stop() {
 	w.failures.Stop()
 }
 
-func (e *Executor) startWatches(ctx context.Context) (watches, error) {
+// startWatches starts the watches, retrying until ctx is done; they live
+// until life is done (a watch ends with the context it was started with).
+func (e *Executor) startWatches(ctx, life context.Context) (watches, error) {
 	var w watches
-	err := retry(ctx, func(ctx context.Context) error {
+	err := retry(ctx, func(context.Context) error {
 		var err error
-		if w.results, err = e.res.results.WatchAll(ctx, jetstream.UpdatesOnly()); err != nil {
+		if w.results, err = e.res.results.WatchAll(life, jetstream.UpdatesOnly()); err != nil {
 			return fmt.Errorf("jetstream: watching %s: %w", ResultsBucket, err)
 		}
-		if w.failures, err = e.res.failures.WatchAll(ctx, jetstream.UpdatesOnly()); err != nil {
+		if w.failures, err = e.res.failures.WatchAll(life, jetstream.UpdatesOnly()); err != nil {
 			w.results.Stop()
 			return fmt.Errorf("jetstream: watching %s: %w", FailuresBucket, err)
 		}
@@ -202,7 +205,7 @@ func (e *Executor) watch(ctx context.Context, w watches) error {
 			continue
 		}
 		rewatch = false
-		nw, err := e.startWatches(ctx)
+		nw, err := e.startWatches(ctx, ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
