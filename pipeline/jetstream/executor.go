@@ -38,8 +38,8 @@ type Options struct {
 
 // Executor is the coordinator's side of a distributed run: a
 // pipeline.Executor (with CacheChecker and StatsReporter) whose calls run
-// on workers. It is safe for concurrent use. Build one with NewExecutor
-// and Close it when the run is over.
+// on workers. It is safe for concurrent use. The zero value is not
+// usable: build one with NewExecutor, and Close it when the run is over.
 type Executor struct {
 	nc    *nats.Conn
 	js    jetstream.JetStream

@@ -61,12 +61,8 @@ func retry(ctx context.Context, op func(ctx context.Context) error) error {
 			}
 			return err
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := sleep(ctx, wait); err != nil {
+			return err
 		}
 		wait = min(wait*2, 2*time.Second)
 	}

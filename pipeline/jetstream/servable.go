@@ -11,7 +11,9 @@ import (
 
 // Skipped is a model a worker does not serve, and why.
 type Skipped struct {
-	Model  string
+	// Model is the model's name in the configuration.
+	Model string
+	// Reason is the missing key or the unreachable endpoint.
 	Reason error
 }
 

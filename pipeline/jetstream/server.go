@@ -31,8 +31,9 @@ type ServerConfig struct {
 	Name string
 }
 
-// Server is an embedded NATS server with JetStream. Build one with
-// StartServer; its methods are safe for concurrent use.
+// Server is an embedded NATS server with JetStream. The zero value is not
+// usable: build one with StartServer. Its methods are safe for concurrent
+// use.
 type Server struct {
 	s *server.Server
 }

@@ -119,7 +119,8 @@ func maxDeliverOf(cfg jetstream.ConsumerConfig) int {
 }
 
 // Topology says how the shared resources are created: how many replicas
-// they keep in a cluster, and the stream's duplicate window.
+// they keep in a cluster, and the stream's duplicate window. The zero
+// value (one replica, the default window) suits a single server.
 type Topology struct {
 	// Replicas is the number of copies of the stream and buckets (1 for a
 	// single server, 3 for a 3-node cluster; 0 means 1).

@@ -60,12 +60,17 @@ func checkSize(what string, n int, maxPayload int64) error {
 // It unwraps to the llm sentinel of its kind (llm.ErrAuth, ...), when
 // there is one.
 type RemoteError struct {
-	Model      string
-	Kind       string
-	Msg        string
+	// Model is the model's name in the pool.
+	Model string
+	// Kind is llm.ErrorKind of the worker's last error.
+	Kind string
+	// Msg is the worker's error message.
+	Msg string
+	// Deliveries is how many times the call was handed to a worker.
 	Deliveries int
 }
 
+// Error says which model failed, how often it was tried and why.
 func (e *RemoteError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "model %q: failed on a worker", e.Model)

@@ -49,8 +49,9 @@ type WorkerOptions struct {
 }
 
 // Worker pulls the calls of its endpoints from the queue, executes them
-// through its pool, stores each result once and acknowledges it. Build
-// one with NewWorker; Run it once.
+// through its pool, stores each result once and acknowledges it. The zero
+// value is not usable: build one with NewWorker, and Run it once. Served
+// may be called from any goroutine.
 type Worker struct {
 	js     jetstream.JetStream
 	res    *resources
@@ -277,7 +278,21 @@ func (w *Worker) handle(ctx context.Context, q *queue, msg jetstream.Msg) {
 		return
 	}
 	// A result stored by an earlier delivery whose ack was lost.
-	if _, err := w.res.results.Get(ctx, key); err == nil {
+	var answered bool
+	err = retry(ctx, func(ctx context.Context) error {
+		_, err := w.res.results.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil
+		}
+		answered = err == nil
+		return err
+	})
+	if err != nil {
+		log.Warn("cannot tell whether the call was answered; handing it back", "err", err)
+		msg.Nak()
+		return
+	}
+	if answered {
 		log.Info("already answered; acknowledging")
 		w.ack(ctx, msg)
 		return
