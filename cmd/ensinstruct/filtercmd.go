@@ -301,7 +301,7 @@ func (a *app) filter(ctx context.Context, o filterFlags, args []string) (err err
 	}
 	if st.Read == 0 && st.Invalid > 0 {
 		// Every line was skipped: not a dataset in a format we read.
-		a.filterReport(st, pool, opts)
+		a.filterReport(st, calls, opts)
 		return badInput(fmt.Errorf("0 of %d lines valid: the input is not a JSONL dataset in alpaca, openai or sharegpt form", st.Invalid))
 	}
 	if outFile == nil {

@@ -12,7 +12,10 @@ import (
 
 // TestServerRestart restarts the NATS server (same file store, same
 // port) twice while calls are queued and in flight: every call completes,
-// and no request that was answered is made again.
+// and no request is made twice. AckWait is longer than an outage with its
+// reconnects and retried operations (a few seconds on a loaded machine),
+// as the default (30 s) is: a call held by a worker through the outage is
+// not handed to another worker meanwhile.
 func TestServerRestart(t *testing.T) {
 	dir := t.TempDir()
 	s, err := StartServer(ServerConfig{Host: "127.0.0.1", Port: -1, StoreDir: dir})
@@ -23,7 +26,7 @@ func TestServerRestart(t *testing.T) {
 	t.Cleanup(func() { s.Shutdown() })
 	srv := echoServer(t, 30*time.Millisecond)
 	cfg := poolConfig(srv.URL, 4)
-	e := newExecutor(t, connect(t, s, ""), newPool(t, cfg, nil, nil), Options{AckWait: time.Second})
+	e := newExecutor(t, connect(t, s, ""), newPool(t, cfg, nil, nil), Options{AckWait: 10 * time.Second})
 	for range 2 {
 		runWorker(t, connect(t, s, ""), newPool(t, cfg, nil, nil), time.Second)
 	}
