@@ -606,7 +606,9 @@ func TestCacheExportImport(t *testing.T) {
 		t.Fatalf("import: exit %d\n%s", code, stderr)
 	}
 	got, stderr, code = runCLI(t, append(base, "--run-dir", fresh)...)
-	if code != 0 || got != want || c.srv.Served() > served+8 {
+	// Calls started after the target was in sight are timing-dependent
+	// (a replay runs ahead faster); they change nothing in the output.
+	if code != 0 || got != want || c.srv.Served() > served+16 {
 		t.Fatalf("local from the imported cache: exit %d, same %v, %d new calls\n%s", code, got == want, c.srv.Served()-served, stderr)
 	}
 	if _, stderr, code := runCLI(t, "cache", "export", "--run-dir", fresh); code != 2 || !strings.Contains(stderr, "--nats") {
