@@ -57,6 +57,10 @@ type Job struct {
 	// local pool (with its response cache in the run directory); nil
 	// means the local pool itself.
 	Executor func(ctx context.Context, local *llm.Pool, runDir string) (Executor, error)
+	// CallsElsewhere says that Executor runs the calls on other machines
+	// (workers with their own API keys): Start neither requires the keys
+	// here nor dials the endpoints.
+	CallsElsewhere bool
 
 	// PoolOptions are passed to llm.NewPool (an HTTP client, custom
 	// backends for tests, ...). Start adds the cache, logger and getenv.
@@ -172,7 +176,7 @@ func (j Job) Start(ctx context.Context) (*Run, error) {
 	if err != nil {
 		return nil, inputError(err)
 	}
-	if err := check.MissingKeys(); err != nil {
+	if err := check.MissingKeys(); err != nil && !j.CallsElsewhere {
 		return nil, inputError(err)
 	}
 	j.Options.Models = check.All()
@@ -217,7 +221,7 @@ func (j Job) Start(ctx context.Context) (*Run, error) {
 			return nil, inputError(err)
 		}
 	}
-	if j.PreflightTimeout >= 0 {
+	if j.PreflightTimeout >= 0 && !j.CallsElsewhere {
 		timeout := j.PreflightTimeout
 		if timeout == 0 {
 			timeout = 5 * time.Second

@@ -75,6 +75,8 @@ type filterFlags struct {
 	meta        bool
 	skipInvalid bool
 
+	nats natsFlags
+
 	changed func(string) bool
 }
 
@@ -125,6 +127,7 @@ func (a *app) filterCmd() *cobra.Command {
 	f.StringVar(&o.cache, "cache", "", "response cache `FILE` for the ensemble calls (default: ensinstruct/responses.db in the user cache directory)")
 	f.BoolVar(&o.noCache, "no-cache", false, "do not use a response cache")
 	f.IntVar(&o.concurrency, "concurrency", curate.DefaultConcurrency, "ensemble: `N` records whose calls are in flight at once (endpoint limits still apply)")
+	addNATSFlags(f, &o.nats)
 
 	f.StringVar(&o.metric, "metric", string(filter.MetricRougeL), "consensus: agreement `METRIC`, rougeL or rouge1 (both stemmed)")
 	f.Float64Var(&o.minAgreement, "min-agreement", filter.DefaultMinAgreement, "consensus: drop when the lowest pairwise agreement is at most `SCORE`")
@@ -149,6 +152,9 @@ type filterInput struct {
 func (a *app) filter(ctx context.Context, o filterFlags, args []string) (err error) {
 	opts, err := o.options()
 	if err != nil {
+		return err
+	}
+	if err := o.nats.check(o.changed, a.getenv); err != nil {
 		return err
 	}
 	inFormat := output.Format("")
@@ -215,6 +221,7 @@ func (a *app) filter(ctx context.Context, o filterFlags, args []string) (err err
 
 	// Online consensus, and the judge.
 	var pool *llm.Pool
+	var calls pipeline.StatsReporter
 	if len(o.ensemble) > 0 || len(o.judges) > 0 || o.config != "" {
 		var closeCache func() error
 		pool, opts.Ensemble, closeCache, err = a.filterPool(o)
@@ -222,7 +229,15 @@ func (a *app) filter(ctx context.Context, o filterFlags, args []string) (err err
 			return err
 		}
 		defer closeCache()
-		opts.Executor = pool
+		opts.Executor, calls = pool, pool
+		if o.nats.enabled() {
+			d := a.distributed(o.nats, a.logger())
+			defer d.close()
+			if opts.Executor, err = a.filterDistributed(ctx, d, pool); err != nil {
+				return err
+			}
+			calls = opts.Executor.(pipeline.StatsReporter)
+		}
 		if opts.Consensus.Rule == filter.RuleJudge {
 			names := pool.Models(llm.RoleJudge)
 			if len(names) == 0 {
@@ -295,13 +310,13 @@ func (a *app) filter(ctx context.Context, o filterFlags, args []string) (err err
 		err = a.filterError(err, st, o)
 		if exitCode(ctx, err) != exitBadInput {
 			// Interrupted or failed: say how far it got.
-			a.filterReport(st, pool, opts)
+			a.filterReport(st, calls, opts)
 		}
 		return err
 	}
 	if st.Read == 0 && st.Invalid > 0 {
 		// Every line was skipped: not a dataset in a format we read.
-		a.filterReport(st, pool, opts)
+		a.filterReport(st, calls, opts)
 		return badInput(fmt.Errorf("0 of %d lines valid: the input is not a JSONL dataset in alpaca, openai or sharegpt form", st.Invalid))
 	}
 	if outFile == nil {
@@ -333,7 +348,7 @@ func (a *app) filter(ctx context.Context, o filterFlags, args []string) (err err
 			}
 		}
 	}
-	a.filterReport(st, pool, opts)
+	a.filterReport(st, calls, opts)
 	return nil
 }
 
@@ -401,6 +416,9 @@ func (o filterFlags) options() (curate.Options, error) {
 		return opts, usagef("--exclude needs --dedup")
 	}
 	online := len(o.ensemble) > 0 || o.config != ""
+	if o.nats.enabled() && !online {
+		return opts, usagef("--nats and --nats-listen apply to the ensemble calls: give --ensemble or -c")
+	}
 	for _, name := range []string{"cache", "no-cache", "concurrency"} {
 		if o.changed(name) && !online && len(o.judges) == 0 {
 			return opts, usagef("--%s applies to the model calls: give --ensemble, --judge or -c", name)
@@ -576,7 +594,7 @@ func (a *app) filterError(err error, st curate.Stats, o filterFlags) error {
 }
 
 // filterReport writes the counts on stderr.
-func (a *app) filterReport(st curate.Stats, pool *llm.Pool, opts curate.Options) {
+func (a *app) filterReport(st curate.Stats, calls pipeline.StatsReporter, opts curate.Options) {
 	dropped := 0
 	type row struct {
 		reason string
@@ -603,8 +621,8 @@ func (a *app) filterReport(st curate.Stats, pool *llm.Pool, opts curate.Options)
 	for _, r := range rows {
 		fmt.Fprintf(&b, "  %-*s %*d\n", width, r.reason, len(strconv.Itoa(rows[0].n)), r.n)
 	}
-	if pool != nil {
-		stats := pool.Stats()
+	if calls != nil {
+		stats := calls.Stats()
 		var calls, hits int64
 		for _, m := range opts.Ensemble {
 			calls += stats[m.Name].Calls

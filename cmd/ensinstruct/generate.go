@@ -48,6 +48,7 @@ type generateFlags struct {
 	style    string
 	interval time.Duration
 	noCard   bool
+	nats     natsFlags
 }
 
 func (a *app) generateCmd() *cobra.Command {
@@ -69,6 +70,7 @@ func (a *app) generateCmd() *cobra.Command {
 	f.StringArrayVar(&o.ensemble, "ensemble", nil, "model `SPEC` that answers for the consensus vote (repeatable)")
 	f.StringVar(&o.style, "style", "", "prompt style for command-line models: completion or chat (default: completion for ollama, chat for openai)")
 	f.DurationVar(&o.interval, "progress-interval", 10*time.Second, "how often to log progress when stderr is not a terminal")
+	addNATSFlags(f, &o.nats)
 	// Field flags: their values only matter when given.
 	f.String("seeds", "", "seed task `FILE` (default: the embedded set)")
 	f.Int64("seed", 0, "random seed of the run")
@@ -194,6 +196,14 @@ func (a *app) generate(ctx context.Context, fs *pflag.FlagSet, o generateFlags) 
 	j.Getenv = a.getenv
 	j.Logger = log
 	j.Version = buildVersion()
+	if err := o.nats.check(fs.Changed, a.getenv); err != nil {
+		return err
+	}
+	if o.nats.enabled() {
+		d := a.distributed(o.nats, j.Logger)
+		defer d.close()
+		j.Executor, j.CallsElsewhere = d.jobExecutor, true
+	}
 	run, err := j.Start(ctx)
 	if err != nil {
 		return located(err)

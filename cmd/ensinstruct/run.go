@@ -146,6 +146,8 @@ Data goes to stdout, diagnostics to stderr. Exit codes: 0 ok, 1 failure,
 		a.reportCmd(),
 		a.evalSelectCmd(),
 		a.modelsCmd(),
+		a.workerCmd(),
+		a.cacheCmd(),
 		a.versionCmd(),
 	)
 	return root
