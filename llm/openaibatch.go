@@ -38,14 +38,14 @@ func OpenAIBatchRequest(model string, req Request) (url string, body []byte, err
 }
 
 // ParseOpenAIReply returns the Response that the OpenAI-compatible backend
-// makes of a successful reply body to req (a chat completion object for a
-// chat request, a completion object otherwise), such as the body of a
-// Batch API output line. A body that is not such an object, or has no
-// choice, wraps ErrBadResponse. Latency is left zero.
-func ParseOpenAIReply(req Request, body []byte) (Response, error) {
+// makes of a successful reply body from the endpoint url (BatchChatURL: a
+// chat completion object; BatchCompletionURL: a completion object), such
+// as the body of a Batch API output line. A body that is not such an
+// object, or has no choice, wraps ErrBadResponse. Latency is left zero.
+func ParseOpenAIReply(url string, body []byte) (Response, error) {
 	var out Response
 	var err error
-	if req.Chat() {
+	if url == BatchChatURL {
 		var r openai.ChatCompletionResponse
 		if err = json.Unmarshal(body, &r); err == nil {
 			out, err = fromChat(r)

@@ -65,7 +65,7 @@ func TestOpenAIBatchRequestIsTheSyncBody(t *testing.T) {
 			if req.Temperature == 0 && !bytes.Contains(body, []byte(`"temperature":0.000001`)) {
 				t.Errorf("greedy request without the greedy temperature: %s", body)
 			}
-			got, err := ParseOpenAIReply(req, []byte(reply[url]))
+			got, err := ParseOpenAIReply(url, []byte(reply[url]))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -79,7 +79,7 @@ func TestOpenAIBatchRequestIsTheSyncBody(t *testing.T) {
 		t.Errorf("empty request: %v, want ErrBadRequest", err)
 	}
 	for _, body := range []string{`{"choices":[]}`, `not json`} {
-		if _, err := ParseOpenAIReply(Request{Prompt: "x"}, []byte(body)); !errors.Is(err, ErrBadResponse) {
+		if _, err := ParseOpenAIReply(BatchCompletionURL, []byte(body)); !errors.Is(err, ErrBadResponse) {
 			t.Errorf("reply %q: %v, want ErrBadResponse", body, err)
 		}
 	}
