@@ -185,6 +185,10 @@ type RetryConfig struct {
 	MaxBackoff time.Duration `yaml:"max_backoff,omitempty" json:"max_backoff,omitempty"`
 }
 
+// WithDefaults returns r with its zero fields set to the defaults, as
+// NewPool applies them.
+func (r RetryConfig) WithDefaults() RetryConfig { return r.withDefaults() }
+
 func (r RetryConfig) withDefaults() RetryConfig {
 	if r.MaxAttempts == 0 {
 		r.MaxAttempts = DefaultMaxAttempts

@@ -176,7 +176,7 @@ func New(ctx context.Context, o Options) (*Executor, error) {
 		local:    o.Local,
 		cache:    o.Local.Cache(),
 		set:      o.Settings.withDefaults(),
-		retry:    retryDefaults(o.Config.Retry),
+		retry:    o.Config.Retry.WithDefaults(),
 		log:      o.Logger,
 		detach:   o.Detach,
 		prefix:   filepath.Base(o.RunDir),
@@ -220,20 +220,6 @@ func New(ctx context.Context, o Options) (*Executor, error) {
 	e.stop = cancel
 	e.wg.Go(func() { e.loop(lctx) })
 	return e, nil
-}
-
-// retryDefaults are the pool's retry defaults (llm applies the same).
-func retryDefaults(r llm.RetryConfig) llm.RetryConfig {
-	if r.MaxAttempts == 0 {
-		r.MaxAttempts = llm.DefaultMaxAttempts
-	}
-	if r.InitialBackoff == 0 {
-		r.InitialBackoff = llm.DefaultInitialBackoff
-	}
-	if r.MaxBackoff == 0 {
-		r.MaxBackoff = max(llm.DefaultMaxBackoff, r.InitialBackoff)
-	}
-	return r
 }
 
 // Do returns the response to req from model: from the cache, from the job
@@ -450,7 +436,7 @@ func (e *Executor) Batches() []pipeline.BatchInfo {
 	out := make([]pipeline.BatchInfo, len(e.jobs))
 	for i, j := range e.jobs {
 		out[i] = pipeline.BatchInfo{
-			ID: j.batchID, Local: j.local, Model: j.name, Status: j.status, InputFileID: j.fileID,
+			ID: j.batchID, Local: j.local, Model: j.name, Status: j.status, Live: !j.over, InputFileID: j.fileID,
 			Requests: len(j.keys), Completed: j.counts.Completed, Failed: j.counts.Failed,
 			CostUSD: j.cost, Created: j.created,
 		}

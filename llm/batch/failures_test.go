@@ -10,7 +10,9 @@ import (
 
 	"github.com/ensinstruct/ensinstruct/llm"
 	"github.com/ensinstruct/ensinstruct/llm/batch/batchtest"
+	"github.com/ensinstruct/ensinstruct/llm/llmtest"
 	"github.com/ensinstruct/ensinstruct/pipeline"
+	"github.com/ensinstruct/ensinstruct/pipeline/pipelinetest"
 )
 
 // batchRun runs testJob through the Batch API against srv.
@@ -261,4 +263,16 @@ func hasOp(entries []entry, op string) bool {
 		}
 	}
 	return false
+}
+
+// A server without the Batch API: the run fails at once, saying so, with
+// the first upload's 404.
+func TestServerWithoutBatchAPI(t *testing.T) {
+	plain := llmtest.NewServer(pipelinetest.ReplyTo)
+	defer plain.Close()
+	var out bytes.Buffer
+	_, _, err := runJob(t, withBatch(testJob(poolConfig(plain.URL, true), filepath.Join(t.TempDir(), "run"), &out), fastSettings, false))
+	if err == nil || !strings.Contains(err.Error(), "uploading its input file") || !strings.Contains(err.Error(), "HTTP 404") {
+		t.Errorf("run: %v, want the upload's 404", err)
+	}
 }

@@ -17,23 +17,10 @@ import (
 	"github.com/ensinstruct/ensinstruct/pipeline/pipelinetest"
 )
 
-// fakeReply answers as pipelinetest.Reply, the reply every fake of the
-// project gives.
-func fakeReply(c llmtest.Call) string {
-	r := pipelinetest.Request{Model: c.Model, Prompt: c.Prompt, Temperature: c.Temperature, Seed: c.Seed}
-	if c.Messages != nil {
-		r.Messages = []string{}
-		for _, m := range c.Messages {
-			r.Messages = append(r.Messages, m.Content)
-		}
-	}
-	return pipelinetest.Reply(r)
-}
-
 // newFake starts a fake Batch API server with synchronous replies.
 func newFake(t *testing.T, o batchtest.Options) *batchtest.Server {
 	t.Helper()
-	models := llmtest.NewServer(fakeReply)
+	models := llmtest.NewServer(pipelinetest.ReplyTo)
 	srv := batchtest.NewServer(models, o)
 	t.Cleanup(func() { srv.Close(); models.Close() })
 	return srv

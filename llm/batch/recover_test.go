@@ -289,7 +289,7 @@ func TestDetachAndCollect(t *testing.T) {
 		}
 		live := 0
 		for _, b := range m.Batches {
-			if !terminal(b.Status) && b.Status != statusAbandoned {
+			if b.Live {
 				live++
 			}
 		}
