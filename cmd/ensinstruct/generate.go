@@ -10,6 +10,7 @@ import (
 	"github.com/ensinstruct/ensinstruct/config"
 	"github.com/ensinstruct/ensinstruct/filter"
 	"github.com/ensinstruct/ensinstruct/llm"
+	"github.com/ensinstruct/ensinstruct/llm/batch"
 	"github.com/ensinstruct/ensinstruct/output"
 	"github.com/ensinstruct/ensinstruct/pipeline"
 	"github.com/spf13/cobra"
@@ -34,6 +35,7 @@ var generateFields = map[string]string{
 	"novelty-threshold": "filters.novelty_threshold", "min-agreement": "filters.consensus.min_agreement",
 	"metric": "filters.consensus.metric", "parser": "filters.parser",
 	"window": "generation.window", "stall-limit": "generation.stall_limit", "progress": "progress",
+	"batch": "batch.hosted",
 }
 
 // generateFlags are the flags of generate that are not fields.
@@ -44,6 +46,7 @@ type generateFlags struct {
 	ensemble []string
 	style    string
 	interval time.Duration
+	detach   bool
 }
 
 func (a *app) generateCmd() *cobra.Command {
@@ -65,6 +68,7 @@ func (a *app) generateCmd() *cobra.Command {
 	f.StringArrayVar(&o.ensemble, "ensemble", nil, "model `SPEC` that answers for the consensus vote (repeatable)")
 	f.StringVar(&o.style, "style", "", "prompt style for command-line models: completion or chat (default: completion for ollama, chat for openai)")
 	f.DurationVar(&o.interval, "progress-interval", 10*time.Second, "how often to log progress when stderr is not a terminal")
+	f.BoolVar(&o.detach, "detach", false, "exit with status 75 once every remaining call waits in a live Batch API job; the same command run again collects the results and goes on")
 	// Field flags: their values only matter when given.
 	f.String("seeds", "", "seed task `FILE` (default: the embedded set)")
 	f.Int64("seed", 0, "random seed of the run")
@@ -86,6 +90,7 @@ func (a *app) generateCmd() *cobra.Command {
 	f.Int("window", pipeline.DefaultWindow, "instruction requests in flight per type; part of what makes a run reproducible")
 	f.Int("stall-limit", pipeline.DefaultStallLimit, "give up on a type after this many fruitless results in a row")
 	f.String("progress", "auto", "progress on stderr: auto, bar, log or none")
+	f.Bool("batch", false, "send the calls of every hosted model (openai backend, server not local) through its Batch API, at the batch price")
 	return cmd
 }
 
@@ -165,6 +170,7 @@ func (a *app) generate(ctx context.Context, fs *pflag.FlagSet, o generateFlags) 
 	j.Getenv = a.getenv
 	j.Logger = a.logger()
 	j.Version = buildVersion()
+	j.Executor = batchExecutor(j, file.Batch, o.detach)
 	run, err := j.Start(ctx)
 	if err != nil {
 		return located(err)
@@ -178,10 +184,26 @@ func (a *app) generate(ctx context.Context, fs *pflag.FlagSet, o generateFlags) 
 	switch {
 	case errors.Is(err, pipeline.ErrStalled):
 		return fmt.Errorf("%w (see the summary above)", err)
+	case errors.Is(err, pipeline.ErrDetached):
+		fmt.Fprintf(a.stderr, "ensinstruct: %d batch jobs pending; run the same command again to collect their results and go on\n", livePending(m.Batches))
+		return &silentError{code: exitPending}
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
 		return &silentError{code: exitInterrupted} // the summary says so
 	}
 	return located(err)
+}
+
+// batchExecutor runs the calls of models whose calls go through a Batch
+// API, and collects the live jobs an earlier run left in the run
+// directory; runs without either use the local pool alone.
+func batchExecutor(j pipeline.Job, set batch.Settings, detach bool) func(context.Context, *llm.Pool, string) (pipeline.Executor, error) {
+	return func(ctx context.Context, local *llm.Pool, runDir string) (pipeline.Executor, error) {
+		if !batch.Wanted(local, runDir) {
+			return local, nil
+		}
+		return batch.New(ctx, batch.Options{Local: local, Config: j.Pool, RunDir: runDir, Settings: set,
+			Detach: detach, Getenv: j.Getenv, Logger: j.Logger})
+	}
 }
 
 // inputError makes library input errors exit 2.

@@ -94,7 +94,28 @@ func (p *progress) logLine() {
 	}
 	attrs = append(attrs, "calls", tot.Calls, "cache_hits", tot.CacheHits,
 		"tokens", tot.PromptTokens+tot.CompletionTokens, "cost_usd", tot.CostUSD)
+	var jobs []any
+	for _, b := range p.run.Batches() {
+		if b.Live {
+			jobs = append(jobs, slog.Group(b.Local, "id", b.ID, "model", b.Model, "status", b.Status,
+				"requests", b.Requests, "completed", b.Completed, "failed", b.Failed))
+		}
+	}
+	if len(jobs) > 0 {
+		attrs = append(attrs, slog.Group("batches", jobs...))
+	}
 	p.log.Info("progress", attrs...)
+}
+
+// livePending counts the jobs that may still change.
+func livePending(bs []pipeline.BatchInfo) int {
+	n := 0
+	for _, b := range bs {
+		if b.Live {
+			n++
+		}
+	}
+	return n
 }
 
 // bar redraws one line per type and a totals line, in place.
@@ -130,6 +151,12 @@ func (p *progress) bar() {
 		tot.Calls, tot.CacheHits, humanCount(tot.PromptTokens+tot.CompletionTokens), tot.CostUSD,
 		elapsed.Round(time.Second))
 	lines++
+	for _, j := range p.run.Batches() {
+		if j.Live {
+			fmt.Fprintf(&b, "\x1b[2K  batch %s %s: %s · %d/%d done · %d failed\n", j.Model, j.ID, j.Status, j.Completed, j.Requests, j.Failed)
+			lines++
+		}
+	}
 	p.drawn = lines
 	io.WriteString(p.w, b.String())
 }
@@ -180,6 +207,19 @@ func writeSummary(w io.Writer, m pipeline.Manifest, manifestPath string) {
 	t := m.Totals
 	fmt.Fprintf(tw, "total\t%d\t%d\t%d\t%d\t%d\t%d\t\t%.4f\t\n", t.Calls, t.CacheHits, t.Retries, t.Failures,
 		t.PromptTokens, t.CompletionTokens, t.CostUSD)
+	tw.Flush()
+	if len(m.Batches) == 0 {
+		return
+	}
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "batch job\tmodel\tstatus\trequests\tcompleted\tfailed\tcost $\t")
+	for _, b := range m.Batches {
+		id := b.ID
+		if id == "" {
+			id = b.Local
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%.4f\t\n", id, b.Model, b.Status, b.Requests, b.Completed, b.Failed, b.CostUSD)
+	}
 	tw.Flush()
 }
 
