@@ -204,6 +204,11 @@ func lineResult(l OutputLine, url string) (llm.Response, error) {
 	return llm.ParseOpenAIReply(url, l.Response.Body)
 }
 
+// errRunLocally tells the callers waiting for a request of a model whose
+// calls do not go through the Batch API that the job holding it did not
+// answer it: they call the model themselves.
+var errRunLocally = errors.New("run it on the local pool")
+
 // lineError is a request a job did not run, with the API's code
 // (batch_expired, batch_cancelled, ...).
 type lineError struct{ code, msg string }
@@ -262,6 +267,13 @@ func (e *Executor) lineFailed(j *job, key string, err error) {
 	switch {
 	case c.waiters == 0:
 		delete(e.calls, key)
+	case !c.model.info.Batch:
+		// A job of an earlier run held it; this run calls the model
+		// synchronously.
+		delete(e.calls, key)
+		c.dropped = true
+		c.err = errRunLocally
+		close(c.done)
 	case (errors.Is(err, ErrNotRun) || llm.Retryable(err)) && c.attempts < e.retry.MaxAttempts:
 		e.log.Warn("a request of a batch job failed; resubmitting it", "model", j.name, "attempt", c.attempts, "err", err)
 		e.enqueue(c)

@@ -248,9 +248,9 @@ func (e *Executor) Do(ctx context.Context, name string, req llm.Request, sample 
 		// A job of an earlier invocation holds this call: wait for it
 		// rather than pay for it twice.
 	}
-	e.meter.Call(name)
 	url, body, err := llm.OpenAIBatchRequest(m.info.Model, req)
 	if err != nil {
+		e.meter.Call(name)
 		e.meter.Failure(name)
 		return llm.Response{}, fmt.Errorf("model %q: %w", name, err)
 	}
@@ -266,6 +266,12 @@ func (e *Executor) Do(ctx context.Context, name string, req llm.Request, sample 
 		e.mu.Lock()
 		e.waiting--
 		e.mu.Unlock()
+		if errors.Is(c.err, errRunLocally) {
+			return e.localDo(ctx, name, req, sample)
+		}
+		if !batch {
+			e.meter.Call(name) // answered by the job, not by the pool
+		}
 		if c.err != nil {
 			return llm.Response{}, c.err
 		}
@@ -286,12 +292,14 @@ func (e *Executor) join(name string, m *model, key, url string, body []byte, bat
 	defer e.mu.Unlock()
 	e.activity = time.Now()
 	if e.closed {
-		e.meter.Failure(name)
 		return nil, llm.Response{}, false, fmt.Errorf("model %q: the batch executor is closed", name)
 	}
 	c := e.calls[key]
 	if c == nil && !batch && e.live[key] == nil {
 		return nil, llm.Response{}, true, nil
+	}
+	if batch {
+		e.meter.Call(name)
 	}
 	if c == nil {
 		// Checked under the lock: a result is stored in the cache before
@@ -301,6 +309,9 @@ func (e *Executor) join(name string, m *model, key, url string, body []byte, bat
 		if err != nil {
 			e.log.Warn("response cache read failed; the call goes to a batch job", "model", name, "err", err)
 		} else if found {
+			if !batch {
+				e.meter.Call(name)
+			}
 			e.meter.CacheHit(name)
 			return nil, resp, false, nil
 		}
@@ -400,8 +411,8 @@ func (e *Executor) Stats() map[string]llm.ModelStats {
 	for name, s := range batch {
 		if m := e.models[name]; m != nil && m.info.Batch {
 			out[name] = s
-		} else if s.Calls > 0 || s.Requests > 0 {
-			out[name] = addStats(out[name], s)
+		} else {
+			out[name] = addStats(out[name], s) // results of earlier runs' jobs
 		}
 	}
 	return out

@@ -3,7 +3,9 @@ package batch
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,7 +15,9 @@ import (
 
 	"github.com/ensinstruct/ensinstruct/llm"
 	"github.com/ensinstruct/ensinstruct/llm/batch/batchtest"
+	"github.com/ensinstruct/ensinstruct/llm/llmtest"
 	"github.com/ensinstruct/ensinstruct/pipeline"
+	"github.com/ensinstruct/ensinstruct/pipeline/pipelinetest"
 )
 
 func TestJournalTornTail(t *testing.T) {
@@ -174,6 +178,7 @@ func TestRecoverCreatedJob(t *testing.T) {
 	if jobs := r.srv.Jobs(); len(jobs) != 1 || r.srv.Submitted()[r.key] != 1 {
 		t.Errorf("%d jobs, the request submitted %d times; want the staged job alone", len(jobs), r.srv.Submitted()[r.key])
 	}
+	settle(t, e)
 	e.Close()
 	if op := lastOp(t, r.dir, "b000001"); op.Op != opDone {
 		t.Errorf("the re-attached job ends with %+v, want done", op)
@@ -235,7 +240,18 @@ func TestRecoverUnknownModel(t *testing.T) {
 // the live jobs of an earlier run rather than pay for their requests
 // again.
 func TestSynchronousRunCollectsLiveJobs(t *testing.T) {
+	for _, expire := range []bool{false, true} {
+		t.Run(fmt.Sprintf("expired=%v", expire), func(t *testing.T) { synchronousCollects(t, expire) })
+	}
+}
+
+// synchronousCollects stages a live job for a synchronous run; when the
+// job expires without running the request, the run calls the model.
+func synchronousCollects(t *testing.T, expire bool) {
 	r := newRecoverEnv(t)
+	if expire {
+		r.srv.ExpireNext(0)
+	}
 	file := r.upload(t)
 	obj, err := r.api.create(context.Background(), file, llm.BatchChatURL, nil)
 	if err != nil {
@@ -250,12 +266,21 @@ func TestSynchronousRunCollectsLiveJobs(t *testing.T) {
 	if !Wanted(r.local, r.dir) {
 		t.Fatal("a run directory with a live job does not want the batch executor")
 	}
-	if _, err := r.do(t); err != nil {
+	e, err := r.do(t)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if n := r.srv.Submitted()[r.key]; n != 1 {
 		t.Errorf("the request was submitted %d times", n)
 	}
+	stats := e.Stats()["e1"]
+	if expire && (stats.Errors["batch_expired"] != 1 || stats.Requests != 1 || stats.Calls != 1) {
+		t.Errorf("expired job: the synchronous call was not made: %+v", stats)
+	}
+	if !expire && (stats.Requests != 0 || stats.Calls != 1) {
+		t.Errorf("the job's result was paid for again: %+v", stats)
+	}
+	settle(t, e) // the job is journaled done after its last result
 	if Wanted(r.local, r.dir) {
 		t.Error("still wanted once the job is collected")
 	}
@@ -304,4 +329,74 @@ func TestDetachAndCollect(t *testing.T) {
 		t.Fatalf("output after detaching differs from the synchronous run's:\n%s\n---\n%s", got, want)
 	}
 	checkNoDoublePay(t, srv)
+}
+
+// The fake validates input lines as the API does: a job whose file has a
+// duplicate custom_id, another method, another URL or a body that is not
+// a request fails validation, with the lines named.
+func TestFakeValidatesLines(t *testing.T) {
+	r := newRecoverEnv(t)
+	url, body, _ := llm.OpenAIBatchRequest("e1", r.req)
+	good := string(inputLine(r.key, url, body))
+	bad := good + good + // a duplicate
+		`{"custom_id":"m","method":"GET","url":"/v1/chat/completions","body":{"model":"e1"}}` + "\n" +
+		`{"custom_id":"u","method":"POST","url":"/v1/completions","body":{"model":"e1"}}` + "\n" +
+		`{"custom_id":"b","method":"POST","url":"/v1/chat/completions","body":"hi"}` + "\n"
+	f, err := r.api.upload(context.Background(), "bad.jsonl", []byte(bad))
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := r.api.create(context.Background(), f.ID, llm.BatchChatURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for !terminal(obj.Status) {
+		if obj, err = r.api.get(context.Background(), obj.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msg := obj.Errors.String()
+	for _, want := range []string{"line 2: duplicate_custom_id", "line 3: invalid_method", "line 4: mismatched_url", "line 5: invalid_body"} {
+		if obj.Status != StatusFailed || !strings.Contains(msg, want) {
+			t.Errorf("status %s, errors %q: want %q", obj.Status, msg, want)
+		}
+	}
+}
+
+// The API key goes to the Files and Batches APIs and nowhere else: not
+// into the journal, the manifest or an error, even when the server echoes
+// it.
+func TestBatchKeepsTheKey(t *testing.T) {
+	const key = "sk-batch-DO-NOT-LEAK-4321"
+	models := llmtest.NewServer(pipelinetest.ReplyTo)
+	defer models.Close()
+	srv := batchtest.NewServer(models, batchtest.Options{Key: key})
+	defer srv.Close()
+	cfg := poolConfig(srv.URL, true)
+	for i := range cfg.Models {
+		cfg.Models[i].APIKeyEnv = "MY_KEY"
+	}
+	dir := filepath.Join(t.TempDir(), "run")
+	var out bytes.Buffer
+	j := testJob(cfg, dir, &out)
+	j.Getenv = func(k string) string { return map[string]string{"MY_KEY": key}[k] }
+	_, m, err := runJob(t, withBatch(j, fastSettings, false))
+	if err != nil || len(srv.Jobs()) == 0 {
+		t.Fatalf("run: %v, %d jobs", err, len(srv.Jobs()))
+	}
+	journal, _ := os.ReadFile(filepath.Join(dir, JournalFile))
+	manifest, _ := json.Marshal(m)
+	for name, b := range map[string][]byte{"journal": journal, "manifest": manifest} {
+		if len(b) == 0 || bytes.Contains(b, []byte(key)) {
+			t.Errorf("%s: %d bytes, holds the key: %v", name, len(b), bytes.Contains(b, []byte(key)))
+		}
+	}
+	// A wrong key: the server's 401 echoes what it got; the error does not.
+	j.Getenv = func(k string) string { return map[string]string{"MY_KEY": key + "-wrong"}[k] }
+	j.RunDir = filepath.Join(t.TempDir(), "fresh")
+	out.Reset()
+	_, _, err = runJob(t, withBatch(j, fastSettings, false))
+	if err == nil || !strings.Contains(err.Error(), "HTTP 401") || strings.Contains(err.Error(), key) {
+		t.Errorf("wrong key: %v", err)
+	}
 }
