@@ -91,7 +91,12 @@ const storeChunk = 1024
 // fails the requests that got none; then it journals the job as done.
 func (e *Executor) collect(ctx context.Context, j *job, obj Object) error {
 	started := j.created
-	got := make(map[string]bool, len(j.keys))
+	// got survives a collection cut short, so that reading the files
+	// again accounts for no result twice.
+	if j.got == nil {
+		j.got = make(map[string]bool, len(j.keys))
+	}
+	got := j.got
 	inJob := make(map[string]bool, len(j.keys))
 	for _, k := range j.keys {
 		inJob[k] = true
@@ -104,7 +109,10 @@ func (e *Executor) collect(ctx context.Context, j *job, obj Object) error {
 			return nil
 		}
 		if err := e.cache.PutMany(keys, resps); err != nil {
-			return err // nothing is lost: the next attempt reads the files again
+			for _, k := range keys {
+				delete(got, k) // the next attempt reads them again
+			}
+			return err
 		}
 		for i, k := range keys {
 			e.answered(j, k, resps[i])
@@ -133,8 +141,9 @@ func (e *Executor) collect(ctx context.Context, j *job, obj Object) error {
 			}
 			return nil
 		})
-		if err == nil {
-			err = store()
+		// The results read before a broken download are good: keep them.
+		if serr := store(); err == nil {
+			err = serr
 		}
 		if err != nil {
 			return err

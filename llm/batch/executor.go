@@ -127,8 +127,9 @@ type job struct {
 	polled   bool // its status was read by this process
 	pollErrs int  // failed polls in a row
 	nextPoll time.Time
-	busy     bool // a poll or collection is in flight
-	over     bool // done or abandoned
+	busy     bool            // a poll or collection is in flight
+	over     bool            // done or abandoned
+	got      map[string]bool // keys whose result was read (by collect alone)
 }
 
 // Job statuses of the executor's own, besides the API's.

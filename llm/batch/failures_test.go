@@ -276,3 +276,43 @@ func TestServerWithoutBatchAPI(t *testing.T) {
 		t.Errorf("run: %v, want the upload's 404", err)
 	}
 }
+
+// A result file whose download fails, or breaks off half way, is read
+// again; no result is stored or paid for twice.
+func TestDownloadFailures(t *testing.T) {
+	srv := newFake(t, batchtest.Options{})
+	want := syncOutput(t)
+	srv.FailDownloads(502, -1, -1)
+	var ex *Executor
+	var out bytes.Buffer
+	j := withBatch(testJob(poolConfig(srv.URL, true), filepath.Join(t.TempDir(), "batch"), &out), fastSettings, false, &ex)
+	var final map[string]llm.ModelStats
+	var jobsCost float64
+	got, _, err := runJob(t, j, func() {
+		settle(t, ex)
+		final = ex.Stats()
+		for _, b := range ex.Batches() {
+			jobsCost += b.CostUSD
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("output differs from the synchronous run's")
+	}
+	var cost float64
+	var requests int64
+	for _, s := range final {
+		cost += s.CostUSD
+		requests += s.Requests
+	}
+	submitted := 0
+	for _, n := range srv.Submitted() {
+		submitted += n
+	}
+	if int64(submitted) != requests || !near(cost, jobsCost) {
+		t.Errorf("%d submissions, %d requests counted; cost $%.6f by model, $%.6f by job", submitted, requests, cost, jobsCost)
+	}
+	checkNoDoublePay(t, srv)
+}

@@ -61,6 +61,7 @@ type Server struct {
 	hold      bool
 
 	failUploads  []int
+	failContent  []int
 	blockUploads bool
 	blockCreates bool
 	blocked      chan string // "upload" or "create", when a request is held
@@ -158,6 +159,15 @@ func (s *Server) Finish() {
 func (s *Server) FailUploads(statuses ...int) {
 	s.mu.Lock()
 	s.failUploads = append(s.failUploads, statuses...)
+	s.mu.Unlock()
+}
+
+// FailDownloads makes the next reads of a file's content answer these
+// HTTP statuses, one each; a status of -1 sends the first half of the
+// file and then breaks the connection.
+func (s *Server) FailDownloads(statuses ...int) {
+	s.mu.Lock()
+	s.failContent = append(s.failContent, statuses...)
 	s.mu.Unlock()
 }
 
@@ -320,12 +330,25 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 func (s *Server) content(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	data, ok := s.files[r.PathValue("id")]
+	var fail int
+	if ok && len(s.failContent) > 0 {
+		fail, s.failContent = s.failContent[0], s.failContent[1:]
+	}
 	s.mu.Unlock()
-	if !ok {
+	switch {
+	case !ok:
 		apiError(w, 404, "not_found", "no such file")
+		return
+	case fail > 0:
+		apiError(w, fail, "download_failed", "the download failed (injected)")
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
+	if fail < 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(len(data)))
+		w.Write(data[:len(data)/2])
+		panic(http.ErrAbortHandler) // the connection breaks mid-file
+	}
 	w.Write(data)
 }
 
