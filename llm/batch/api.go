@@ -20,28 +20,28 @@ import (
 
 // The statuses of a batch job.
 const (
-	StatusValidating = "validating"
-	StatusInProgress = "in_progress"
-	StatusFinalizing = "finalizing"
-	StatusCompleted  = "completed"
-	StatusFailed     = "failed"
-	StatusExpired    = "expired"
-	StatusCancelling = "cancelling"
-	StatusCancelled  = "cancelled"
+	statusValidating = "validating"
+	statusInProgress = "in_progress"
+	statusFinalizing = "finalizing"
+	statusCompleted  = "completed"
+	statusFailed     = "failed"
+	statusExpired    = "expired"
+	statusCancelling = "cancelling"
+	statusCancelled  = "cancelled"
 )
 
 // terminal reports whether a job in status s will change no more.
 func terminal(s string) bool {
 	switch s {
-	case StatusCompleted, StatusFailed, StatusExpired, StatusCancelled:
+	case statusCompleted, statusFailed, statusExpired, statusCancelled:
 		return true
 	}
 	return false
 }
 
-// Object is a batch job as the API returns it (the fields the executor
-// reads).
-type Object struct {
+// batchObject is a batch job as the API returns it (the fields the
+// executor reads).
+type batchObject struct {
 	ID            string            `json:"id"`
 	Object        string            `json:"object"`
 	Endpoint      string            `json:"endpoint"`
@@ -50,33 +50,34 @@ type Object struct {
 	OutputFileID  string            `json:"output_file_id,omitempty"`
 	ErrorFileID   string            `json:"error_file_id,omitempty"`
 	CreatedAt     int64             `json:"created_at"`
-	RequestCounts RequestCounts     `json:"request_counts"`
-	Errors        *Errors           `json:"errors,omitempty"`
+	RequestCounts requestCounts     `json:"request_counts"`
+	Errors        *batchErrors      `json:"errors,omitempty"`
 	Metadata      map[string]string `json:"metadata,omitempty"`
 }
 
-// RequestCounts are a job's request counts so far.
-type RequestCounts struct {
+// requestCounts are a job's request counts so far.
+type requestCounts struct {
 	Total     int `json:"total"`
 	Completed int `json:"completed"`
 	Failed    int `json:"failed"`
 }
 
-// Errors are the problems that failed a job (its validation, mostly).
-type Errors struct {
+// batchErrors are the problems that failed a job (its validation,
+// mostly).
+type batchErrors struct {
 	Object string       `json:"object"`
-	Data   []ErrorEntry `json:"data"`
+	Data   []batchError `json:"data"`
 }
 
-// ErrorEntry is one problem of a failed job.
-type ErrorEntry struct {
+// batchError is one problem of a failed job.
+type batchError struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Param   string `json:"param,omitempty"`
 	Line    *int   `json:"line,omitempty"`
 }
 
-func (e *Errors) String() string {
+func (e *batchErrors) String() string {
 	if e == nil || len(e.Data) == 0 {
 		return ""
 	}
@@ -91,38 +92,30 @@ func (e *Errors) String() string {
 	return strings.Join(parts, "; ")
 }
 
-// InputLine is one request of an input file.
-type InputLine struct {
-	CustomID string          `json:"custom_id"`
-	Method   string          `json:"method"`
-	URL      string          `json:"url"`
-	Body     json.RawMessage `json:"body"`
-}
-
-// OutputLine is one line of an output or error file.
-type OutputLine struct {
+// outputLine is one line of an output or error file.
+type outputLine struct {
 	ID       string          `json:"id"`
 	CustomID string          `json:"custom_id"`
-	Response *OutputResponse `json:"response"`
-	Error    *LineError      `json:"error"`
+	Response *outputResponse `json:"response"`
+	Error    *outputError    `json:"error"`
 }
 
-// OutputResponse is the reply a request got.
-type OutputResponse struct {
+// outputResponse is the reply a request got.
+type outputResponse struct {
 	StatusCode int             `json:"status_code"`
 	RequestID  string          `json:"request_id"`
 	Body       json.RawMessage `json:"body"`
 }
 
-// LineError is why a request got no reply (batch_expired,
+// outputError is why a request got no reply (batch_expired,
 // batch_cancelled, ...).
-type LineError struct {
+type outputError struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 }
 
-// FileObject is an uploaded file.
-type FileObject struct {
+// fileObject is an uploaded file.
+type fileObject struct {
 	ID       string `json:"id"`
 	Object   string `json:"object"`
 	Bytes    int64  `json:"bytes"`
@@ -131,9 +124,9 @@ type FileObject struct {
 }
 
 type listPage struct {
-	Data    []Object `json:"data"`
-	HasMore bool     `json:"has_more"`
-	LastID  string   `json:"last_id"`
+	Data    []batchObject `json:"data"`
+	HasMore bool          `json:"has_more"`
+	LastID  string        `json:"last_id"`
 }
 
 // client speaks a server's Files and Batches APIs as one model's client.
@@ -221,24 +214,24 @@ func retryAfter(v string) time.Duration {
 }
 
 // upload stores an input file with purpose "batch".
-func (c *client) upload(ctx context.Context, name string, data []byte) (FileObject, error) {
+func (c *client) upload(ctx context.Context, name string, data []byte) (fileObject, error) {
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	if err := mw.WriteField("purpose", "batch"); err != nil {
-		return FileObject{}, err
+		return fileObject{}, err
 	}
 	h := make(textproto.MIMEHeader)
 	h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename=%q`, name))
 	h.Set("Content-Type", "application/jsonl")
 	w, err := mw.CreatePart(h)
 	if err != nil {
-		return FileObject{}, err
+		return fileObject{}, err
 	}
 	w.Write(data)
 	if err := mw.Close(); err != nil {
-		return FileObject{}, err
+		return fileObject{}, err
 	}
-	var f FileObject
+	var f fileObject
 	_, err = c.call(ctx, http.MethodPost, "/files", buf.Bytes(), mw.FormDataContentType(), &f)
 	if err == nil && f.ID == "" {
 		err = fmt.Errorf("uploading %s: %w: the reply names no file", name, llm.ErrBadResponse)
@@ -247,11 +240,11 @@ func (c *client) upload(ctx context.Context, name string, data []byte) (FileObje
 }
 
 // create starts a job on an uploaded file.
-func (c *client) create(ctx context.Context, fileID, endpoint string, meta map[string]string) (Object, error) {
+func (c *client) create(ctx context.Context, fileID, endpoint string, meta map[string]string) (batchObject, error) {
 	body, _ := json.Marshal(map[string]any{
 		"input_file_id": fileID, "endpoint": endpoint, "completion_window": CompletionWindow, "metadata": meta,
 	})
-	var b Object
+	var b batchObject
 	_, err := c.call(ctx, http.MethodPost, "/batches", body, "application/json", &b)
 	if err == nil && b.ID == "" {
 		err = fmt.Errorf("creating a batch job: %w: the reply names no job", llm.ErrBadResponse)
@@ -260,15 +253,15 @@ func (c *client) create(ctx context.Context, fileID, endpoint string, meta map[s
 }
 
 // get reads a job.
-func (c *client) get(ctx context.Context, id string) (Object, error) {
-	var b Object
+func (c *client) get(ctx context.Context, id string) (batchObject, error) {
+	var b batchObject
 	_, err := c.call(ctx, http.MethodGet, "/batches/"+url.PathEscape(id), nil, "", &b)
 	return b, err
 }
 
 // find returns the job created on fileID, looking at the jobs created
 // since (newest first), or ok false when there is none.
-func (c *client) find(ctx context.Context, fileID string, since time.Time) (b Object, ok bool, err error) {
+func (c *client) find(ctx context.Context, fileID string, since time.Time) (b batchObject, ok bool, err error) {
 	after := ""
 	for {
 		q := url.Values{"limit": {"100"}}
@@ -277,7 +270,7 @@ func (c *client) find(ctx context.Context, fileID string, since time.Time) (b Ob
 		}
 		var page listPage
 		if _, err := c.call(ctx, http.MethodGet, "/batches?"+q.Encode(), nil, "", &page); err != nil {
-			return Object{}, false, err
+			return batchObject{}, false, err
 		}
 		for _, o := range page.Data {
 			if o.InputFileID == fileID {
@@ -286,7 +279,7 @@ func (c *client) find(ctx context.Context, fileID string, since time.Time) (b Ob
 		}
 		if !page.HasMore || page.LastID == "" || len(page.Data) == 0 ||
 			time.Unix(page.Data[len(page.Data)-1].CreatedAt, 0).Before(since) {
-			return Object{}, false, nil
+			return batchObject{}, false, nil
 		}
 		after = page.LastID
 	}

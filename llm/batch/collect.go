@@ -89,7 +89,7 @@ const storeChunk = 1024
 // collect reads the output and error files of a job that is over, stores
 // every result in the cache and hands it to its waiters, and resubmits or
 // fails the requests that got none; then it journals the job as done.
-func (e *Executor) collect(ctx context.Context, j *job, obj Object) error {
+func (e *Executor) collect(ctx context.Context, j *job, obj batchObject) error {
 	started := j.created
 	// got survives a collection cut short, so that reading the files
 	// again accounts for no result twice.
@@ -124,7 +124,7 @@ func (e *Executor) collect(ctx context.Context, j *job, obj Object) error {
 		if fileID == "" {
 			continue
 		}
-		err := e.readResults(ctx, j, fileID, func(l OutputLine) error {
+		err := e.readResults(ctx, j, fileID, func(l outputLine) error {
 			if !inJob[l.CustomID] || got[l.CustomID] {
 				return nil // not ours, or said twice: the first one counts
 			}
@@ -166,7 +166,7 @@ func (e *Executor) collect(ctx context.Context, j *job, obj Object) error {
 }
 
 // readResults streams the lines of a result file to f.
-func (e *Executor) readResults(ctx context.Context, j *job, fileID string, f func(OutputLine) error) error {
+func (e *Executor) readResults(ctx context.Context, j *job, fileID string, f func(outputLine) error) error {
 	body, err := j.model.api.content(ctx, fileID)
 	if err != nil {
 		return err
@@ -176,7 +176,7 @@ func (e *Executor) readResults(ctx context.Context, j *job, fileID string, f fun
 	for n := 1; ; n++ {
 		b, err := r.ReadBytes('\n')
 		if len(b) > 0 {
-			var l OutputLine
+			var l outputLine
 			if jerr := json.Unmarshal(b, &l); jerr != nil || l.CustomID == "" {
 				if len(b) == 1 && b[0] == '\n' {
 					continue
@@ -200,7 +200,7 @@ func (e *Executor) readResults(ctx context.Context, j *job, fileID string, f fun
 }
 
 // lineResult is the response a result line holds, or why it holds none.
-func lineResult(l OutputLine, url string) (llm.Response, error) {
+func lineResult(l outputLine, url string) (llm.Response, error) {
 	switch {
 	case l.Error != nil && l.Error.Code != "":
 		return llm.Response{}, &lineError{code: l.Error.Code, msg: l.Error.Message}

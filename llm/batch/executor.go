@@ -122,7 +122,7 @@ type job struct {
 	fileID   string
 	batchID  string
 	status   string
-	counts   RequestCounts
+	counts   requestCounts
 	cost     float64
 	polled   bool // its status was read by this process
 	pollErrs int  // failed polls in a row

@@ -357,7 +357,7 @@ func TestFakeValidatesLines(t *testing.T) {
 	}
 	msg := obj.Errors.String()
 	for _, want := range []string{"line 2: duplicate_custom_id", "line 3: invalid_method", "line 4: mismatched_url", "line 5: invalid_body"} {
-		if obj.Status != StatusFailed || !strings.Contains(msg, want) {
+		if obj.Status != statusFailed || !strings.Contains(msg, want) {
 			t.Errorf("status %s, errors %q: want %q", obj.Status, msg, want)
 		}
 	}

@@ -45,11 +45,11 @@ func (e *Executor) submit(ctx context.Context, j *job, calls []*call) {
 }
 
 // create runs the steps of a submission and returns the created job.
-func (e *Executor) create(ctx context.Context, j *job, calls []*call) (Object, error) {
+func (e *Executor) create(ctx context.Context, j *job, calls []*call) (batchObject, error) {
 	m := j.model
 	if err := e.journal.append(entry{Op: opIntent, Local: j.local, At: j.created, Model: j.name,
 		BackendModel: m.info.Model, Endpoint: m.info.Endpoint, URL: j.url, Keys: j.keys}); err != nil {
-		return Object{}, err
+		return batchObject{}, err
 	}
 	size := 0
 	for _, c := range calls {
@@ -60,22 +60,22 @@ func (e *Executor) create(ctx context.Context, j *job, calls []*call) (Object, e
 		data = append(data, c.line...)
 	}
 	name := fmt.Sprintf("ensinstruct-%s-%s.jsonl", e.prefix, j.local)
-	var file FileObject
+	var file fileObject
 	err := e.withRetry(ctx, "uploading "+name, func() (err error) {
 		file, err = m.api.upload(ctx, name, data)
 		return err
 	})
 	if err != nil {
-		return Object{}, e.abandon(ctx, j, fmt.Errorf("batch job %s: uploading its input file: %w", j.local, err))
+		return batchObject{}, e.abandon(ctx, j, fmt.Errorf("batch job %s: uploading its input file: %w", j.local, err))
 	}
 	if err := e.journal.append(entry{Op: opFile, Local: j.local, FileID: file.ID}); err != nil {
-		return Object{}, err
+		return batchObject{}, err
 	}
 	e.mu.Lock()
 	j.fileID = file.ID
 	e.mu.Unlock()
 	meta := map[string]string{"ensinstruct_run": e.prefix, "ensinstruct_job": j.local}
-	var obj Object
+	var obj batchObject
 	tried := false
 	err = e.withRetry(ctx, "creating the batch job of "+file.ID, func() error {
 		if tried {
@@ -101,14 +101,14 @@ func (e *Executor) create(ctx context.Context, j *job, calls []*call) (Object, e
 		} else if ferr != nil {
 			// Whether the job exists is unknown: leave it to the next
 			// run, which looks it up before doing anything else.
-			return Object{}, fmt.Errorf("batch job %s: creating it: %w (and looking it up: %v)", j.local, err, ferr)
+			return batchObject{}, fmt.Errorf("batch job %s: creating it: %w (and looking it up: %v)", j.local, err, ferr)
 		}
 	}
 	if err != nil {
-		return Object{}, e.abandon(ctx, j, fmt.Errorf("batch job %s: creating it: %w", j.local, err))
+		return batchObject{}, e.abandon(ctx, j, fmt.Errorf("batch job %s: creating it: %w", j.local, err))
 	}
 	if err := e.journal.append(entry{Op: opBatch, Local: j.local, BatchID: obj.ID}); err != nil {
-		return Object{}, err
+		return batchObject{}, err
 	}
 	return obj, nil
 }
@@ -194,7 +194,7 @@ func (e *Executor) recover(ctx context.Context, entries []entry) error {
 			j.batchID, j.status = en.BatchID, "submitted"
 		case opDone:
 			j.over, j.status = true, en.Status
-			j.counts = RequestCounts{Total: len(j.keys), Completed: en.Completed, Failed: en.Failed}
+			j.counts = requestCounts{Total: len(j.keys), Completed: en.Completed, Failed: en.Failed}
 			j.cost = en.CostUSD
 		case opAbandon:
 			j.over, j.status = true, statusAbandoned
