@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/ensinstruct/ensinstruct/llm"
+	"github.com/ensinstruct/ensinstruct/llm/batch"
 	"github.com/ensinstruct/ensinstruct/pipeline"
 	"go.yaml.in/yaml/v3"
 )
@@ -54,6 +55,9 @@ type File struct {
 	// Progress is how the command line shows a run: auto (a bar on a
 	// terminal, log lines otherwise), bar, log or none.
 	Progress string `yaml:"progress"`
+	// Batch holds the Batch API executor's settings (see docs/batch.md);
+	// batch.hosted sends every hosted model through it.
+	Batch batch.Settings `yaml:"batch"`
 
 	// name and root are the file (or "--set") and its parsed tree, to
 	// point errors about a field at its line.

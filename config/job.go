@@ -27,7 +27,10 @@ const DefaultN = 100
 // pipeline validates the method's settings when the job starts.
 func (f *File) Job() (pipeline.Job, error) {
 	var j pipeline.Job
-	j.Pool = f.Pool
+	if err := f.Batch.Validate("batch"); err != nil {
+		return j, f.Locate(&pipeline.InputError{Err: err}, nil)
+	}
+	j.Pool = f.Batch.Apply(f.Pool)
 	if len(j.Pool.Models) == 0 {
 		return j, f.inputErr("models", "no models: give some in the file, or on the command line")
 	}

@@ -34,6 +34,9 @@ type backendSpec struct {
 	// ollamaOptions reports whether the backend takes options and
 	// keep_alive.
 	ollamaOptions bool
+	// batchAPI reports whether the backend's servers may offer the
+	// OpenAI-style Batch API (a model may set batch).
+	batchAPI bool
 	// build returns the client; key is the API key read from keyEnv ("" if
 	// the backend takes none).
 	build func(mc ModelConfig, client *http.Client, key string) (Model, error)
@@ -87,6 +90,7 @@ var backendTable = [...]backendSpec{
 		concurrency: DefaultOpenAIConcurrency,
 		timeout:     DefaultOpenAITimeout,
 		keyEnv:      DefaultAPIKeyEnv,
+		batchAPI:    true,
 		build: func(mc ModelConfig, client *http.Client, key string) (Model, error) {
 			return NewOpenAI(mc, client, key)
 		},

@@ -143,6 +143,36 @@ func (c *Cache) Put(key string, r Response) error {
 	return nil
 }
 
+// PutMany stores every response under its key in one transaction, one
+// commit (fsync) for all, before it returns: for results that arrive
+// together, such as a batch job's. keys and resps pair up by index.
+func (c *Cache) PutMany(keys []string, resps []Response) error {
+	if len(keys) != len(resps) {
+		return fmt.Errorf("response cache: %d keys for %d responses", len(keys), len(resps))
+	}
+	vals := make([][]byte, len(resps))
+	for i, r := range resps {
+		v, err := json.Marshal(r)
+		if err != nil {
+			return fmt.Errorf("response cache: encoding: %w", err)
+		}
+		vals[i] = v
+	}
+	err := c.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(responsesBucket)
+		for i, k := range keys {
+			if err := b.Put([]byte(k), vals[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("response cache %s: writing: %w", c.path, err)
+	}
+	return nil
+}
+
 // Len returns the number of stored responses.
 func (c *Cache) Len() (int, error) {
 	var n int

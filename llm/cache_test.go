@@ -260,3 +260,27 @@ func TestCacheSurvivesSIGKILL(t *testing.T) {
 		c.Close()
 	}
 }
+
+func TestCachePutMany(t *testing.T) {
+	c, err := OpenCache(filepath.Join(t.TempDir(), "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	keys := []string{"a", "b", "c"}
+	resps := []Response{{Text: "1"}, {Text: "2", PromptTokens: 3}, {Text: "3", FinishReason: "stop"}}
+	if err := c.PutMany(keys, resps); err != nil {
+		t.Fatal(err)
+	}
+	for i, k := range keys {
+		got, found, err := c.Get(k)
+		want := resps[i]
+		want.Cached = true
+		if err != nil || !found || got != want {
+			t.Errorf("%s: %+v %v %v, want %+v", k, got, found, err, want)
+		}
+	}
+	if err := c.PutMany(keys, resps[:1]); err == nil {
+		t.Error("mismatched keys and responses accepted")
+	}
+}

@@ -107,12 +107,58 @@ type ModelConfig struct {
 	MaxContext int `yaml:"max_context,omitempty" json:"max_context,omitempty"`
 	// Price is the cost per million tokens, for accounting.
 	Price Price `yaml:"price,omitempty" json:"price,omitempty"`
+	// Batch sends the model's calls through the server's Batch API
+	// (openai only) instead of one request each: cheaper (see
+	// Price.Batch), but a batch job may take up to 24 hours. It needs an
+	// executor that runs batch jobs (llm/batch); the command line
+	// installs one.
+	Batch bool `yaml:"batch,omitempty" json:"batch,omitempty"`
+}
+
+// Hosted reports whether the model is served through the OpenAI-compatible
+// API by a server that is not on this machine or a private network: the
+// models the command line's --batch sends through the Batch API.
+func (mc ModelConfig) Hosted() bool {
+	if mc.Backend != BackendOpenAI {
+		return false
+	}
+	u := mc.Endpoint
+	if u == "" {
+		u = DefaultOpenAIURL
+	}
+	return !isLocalHost(u)
 }
 
 // Price is what a model costs, in US dollars per million tokens.
 type Price struct {
 	PromptPerMillion     float64 `yaml:"prompt_per_million,omitempty" json:"prompt_per_million,omitempty"`
 	CompletionPerMillion float64 `yaml:"completion_per_million,omitempty" json:"completion_per_million,omitempty"`
+	// BatchPromptPerMillion and BatchCompletionPerMillion are the prices
+	// of calls made through the Batch API; nil means
+	// DefaultBatchDiscount times the synchronous price.
+	BatchPromptPerMillion     *float64 `yaml:"batch_prompt_per_million,omitempty" json:"batch_prompt_per_million,omitempty"`
+	BatchCompletionPerMillion *float64 `yaml:"batch_completion_per_million,omitempty" json:"batch_completion_per_million,omitempty"`
+}
+
+// DefaultBatchDiscount is the share of the synchronous price a Batch API
+// call costs when the configuration gives no batch price (OpenAI's is
+// half).
+const DefaultBatchDiscount = 0.5
+
+// Batch returns the price of a call made through the Batch API, as a
+// plain synchronous price (its batch fields nil).
+func (p Price) Batch() Price {
+	b := Price{
+		PromptPerMillion:     p.PromptPerMillion * DefaultBatchDiscount,
+		CompletionPerMillion: p.CompletionPerMillion * DefaultBatchDiscount,
+	}
+	if p.BatchPromptPerMillion != nil {
+		b.PromptPerMillion = *p.BatchPromptPerMillion
+	}
+	if p.BatchCompletionPerMillion != nil {
+		b.CompletionPerMillion = *p.BatchCompletionPerMillion
+	}
+	return b
 }
 
 // EndpointConfig holds the limits shared by every model on one endpoint.
@@ -147,6 +193,10 @@ type RetryConfig struct {
 	// MaxBackoff caps the base wait (default 30s).
 	MaxBackoff time.Duration `yaml:"max_backoff,omitempty" json:"max_backoff,omitempty"`
 }
+
+// WithDefaults returns r with its zero fields set to the defaults, as
+// NewPool applies them.
+func (r RetryConfig) WithDefaults() RetryConfig { return r.withDefaults() }
 
 func (r RetryConfig) withDefaults() RetryConfig {
 	if r.MaxAttempts == 0 {

@@ -81,70 +81,103 @@ func (o *OpenAI) Generate(ctx context.Context, req Request) (Response, error) {
 	}
 	info := &replyInfo{}
 	ctx = context.WithValue(ctx, replyInfoKey{}, info)
-	temp := float32(req.Temperature)
-	if temp == 0 {
-		temp = greedyTemperature
-	}
-	var seed *int
-	if req.Seed != nil {
-		s := int(*req.Seed)
-		seed = &s
-	}
 	start := time.Now()
 	var out Response
 	var err error
 	if req.Chat() {
-		msgs := make([]openai.ChatCompletionMessage, len(req.Messages))
-		for i, m := range req.Messages {
-			msgs[i] = openai.ChatCompletionMessage{Role: m.Role, Content: m.Content}
-		}
 		var r openai.ChatCompletionResponse
-		r, err = o.client.CreateChatCompletion(ctx, openai.ChatCompletionRequest{
-			Model:       o.model,
-			Messages:    msgs,
-			MaxTokens:   req.MaxTokens,
-			Temperature: temp,
-			TopP:        float32(req.TopP),
-			Seed:        seed,
-			Stop:        req.Stop,
-		})
-		if err == nil {
-			if len(r.Choices) == 0 {
-				return Response{}, &callError{BackendOpenAI, o.endpoint, o.model, ErrBadResponse, errors.New("the reply has no choices")}
-			}
-			out = Response{
-				Text:             r.Choices[0].Message.Content,
-				FinishReason:     string(r.Choices[0].FinishReason),
-				PromptTokens:     r.Usage.PromptTokens,
-				CompletionTokens: r.Usage.CompletionTokens,
-			}
+		if r, err = o.client.CreateChatCompletion(ctx, chatRequest(o.model, req)); err == nil {
+			out, err = fromChat(r)
 		}
 	} else {
 		var r openai.CompletionResponse
-		r, err = o.client.CreateCompletion(ctx, openai.CompletionRequest{
-			Model:       o.model,
-			Prompt:      req.Prompt,
-			MaxTokens:   req.MaxTokens,
-			Temperature: temp,
-			TopP:        float32(req.TopP),
-			Seed:        seed,
-			Stop:        req.Stop,
-		})
-		if err == nil {
-			if len(r.Choices) == 0 {
-				return Response{}, &callError{BackendOpenAI, o.endpoint, o.model, ErrBadResponse, errors.New("the reply has no choices")}
-			}
-			out = Response{Text: r.Choices[0].Text, FinishReason: r.Choices[0].FinishReason}
-			if r.Usage != nil {
-				out.PromptTokens = r.Usage.PromptTokens
-				out.CompletionTokens = r.Usage.CompletionTokens
-			}
+		if r, err = o.client.CreateCompletion(ctx, completionRequest(o.model, req)); err == nil {
+			out, err = fromCompletion(r)
 		}
+	}
+	if errors.Is(err, errNoChoices) {
+		return Response{}, &callError{BackendOpenAI, o.endpoint, o.model, ErrBadResponse, err}
 	}
 	if err != nil {
 		return Response{}, o.classify(ctx, info, err)
 	}
 	out.Latency = time.Since(start)
+	return out, nil
+}
+
+// errNoChoices is the problem of a reply without a choice.
+var errNoChoices = errors.New("the reply has no choices")
+
+// chatRequest is the body of req as a chat completion for model.
+func chatRequest(model string, req Request) openai.ChatCompletionRequest {
+	msgs := make([]openai.ChatCompletionMessage, len(req.Messages))
+	for i, m := range req.Messages {
+		msgs[i] = openai.ChatCompletionMessage{Role: m.Role, Content: m.Content}
+	}
+	return openai.ChatCompletionRequest{
+		Model:       model,
+		Messages:    msgs,
+		MaxTokens:   req.MaxTokens,
+		Temperature: openAITemperature(req),
+		TopP:        float32(req.TopP),
+		Seed:        openAISeed(req),
+		Stop:        req.Stop,
+	}
+}
+
+// completionRequest is the body of req as a completion for model.
+func completionRequest(model string, req Request) openai.CompletionRequest {
+	return openai.CompletionRequest{
+		Model:       model,
+		Prompt:      req.Prompt,
+		MaxTokens:   req.MaxTokens,
+		Temperature: openAITemperature(req),
+		TopP:        float32(req.TopP),
+		Seed:        openAISeed(req),
+		Stop:        req.Stop,
+	}
+}
+
+// openAITemperature applies the greedy rule (see OpenAI).
+func openAITemperature(req Request) float32 {
+	t := float32(req.Temperature)
+	if t == 0 {
+		t = greedyTemperature
+	}
+	return t
+}
+
+func openAISeed(req Request) *int {
+	if req.Seed == nil {
+		return nil
+	}
+	s := int(*req.Seed)
+	return &s
+}
+
+// fromChat is the Response of a chat completion reply.
+func fromChat(r openai.ChatCompletionResponse) (Response, error) {
+	if len(r.Choices) == 0 {
+		return Response{}, errNoChoices
+	}
+	return Response{
+		Text:             r.Choices[0].Message.Content,
+		FinishReason:     string(r.Choices[0].FinishReason),
+		PromptTokens:     r.Usage.PromptTokens,
+		CompletionTokens: r.Usage.CompletionTokens,
+	}, nil
+}
+
+// fromCompletion is the Response of a completion reply.
+func fromCompletion(r openai.CompletionResponse) (Response, error) {
+	if len(r.Choices) == 0 {
+		return Response{}, errNoChoices
+	}
+	out := Response{Text: r.Choices[0].Text, FinishReason: r.Choices[0].FinishReason}
+	if r.Usage != nil {
+		out.PromptTokens = r.Usage.PromptTokens
+		out.CompletionTokens = r.Usage.CompletionTokens
+	}
 	return out, nil
 }
 

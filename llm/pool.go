@@ -68,6 +68,18 @@ type ModelInfo struct {
 	Options map[string]any `json:"options,omitempty"`
 	// Price is the model's configured price.
 	Price Price `json:"price"`
+	// Batch says the model's calls go through the Batch API.
+	Batch bool `json:"batch,omitempty"`
+}
+
+// CallPrice is the price each of the model's calls is charged at: the
+// batch price for a model whose calls go through the Batch API, the
+// configured price otherwise.
+func (m ModelInfo) CallPrice() Price {
+	if m.Batch {
+		return m.Price.Batch()
+	}
+	return m.Price
 }
 
 func (m ModelInfo) clone() ModelInfo {
@@ -196,7 +208,7 @@ func NewPool(cfg Config, opts ...Option) (*Pool, error) {
 			info: ModelInfo{
 				Name: nm.Name, Backend: mc.Backend, Model: mc.Model, Endpoint: redactURL(mc.Endpoint),
 				Roles: slices.Clone(mc.Roles), Weight: mc.Weight, Style: mc.Style,
-				Options: outputOptions(mc.Options), Price: mc.Price,
+				Options: outputOptions(mc.Options), Price: mc.Price, Batch: mc.Batch,
 			},
 			endpointID: EndpointID(mc.Backend, mc.Endpoint),
 			modelKey:   modelKey(mc),

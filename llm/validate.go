@@ -165,6 +165,15 @@ func (mc ModelConfig) validate(path []string) []error {
 	if mc.Price.PromptPerMillion < 0 || mc.Price.CompletionPerMillion < 0 {
 		bad("price", "must not be negative")
 	}
+	for _, bp := range []*float64{mc.Price.BatchPromptPerMillion, mc.Price.BatchCompletionPerMillion} {
+		if bp != nil && !(*bp >= 0) {
+			bad("price", "batch prices must not be negative")
+			break
+		}
+	}
+	if mc.Batch && known && !spec.batchAPI {
+		bad("batch", "only the %s backend has a Batch API", backendsWith(func(b *backendSpec) bool { return b.batchAPI }))
+	}
 	return errs
 }
 

@@ -35,6 +35,25 @@ type StatsReporter interface {
 	Stats() map[string]llm.ModelStats
 }
 
+// BatchReporter is implemented by executors that run calls in a
+// provider's batch jobs: the manifest and progress list the jobs.
+type BatchReporter interface {
+	Batches() []BatchInfo
+}
+
+// Detacher is implemented by executors that can leave their calls
+// pending elsewhere (in batch jobs) and let the process go: the channel
+// is closed when nothing but such calls is left to wait for. The run then
+// stops with ErrDetached, its output left unfinished, and the same
+// command started again later collects the results and goes on.
+type Detacher interface {
+	Detached() <-chan struct{}
+}
+
+// ErrDetached is the error of a run that stopped while its remaining
+// calls are pending in batch jobs (see Detacher).
+var ErrDetached = errors.New("detached while model calls are pending in batch jobs; run the same command again to collect them")
+
 // ErrBudget is the error of a call that the run's budget refused to
 // start. The pipeline treats it as a clean stop, not a failure.
 var ErrBudget = errors.New("budget spent")
@@ -72,12 +91,14 @@ type Gate struct {
 	released chan struct{} // closed (and replaced) when a reservation ends
 }
 
-// NewGate returns a Gate over exec with the models' prices.
+// NewGate returns a Gate over exec with the prices the models' calls are
+// charged at (llm.ModelInfo.CallPrice: the batch price for a model whose
+// calls go through a Batch API).
 func NewGate(exec Executor, models []llm.ModelInfo, limits Limits) *Gate {
 	g := &Gate{exec: exec, limits: limits, prices: make(map[string]llm.Price, len(models)), released: make(chan struct{})}
 	g.cached, _ = exec.(CacheChecker)
 	for _, m := range models {
-		g.prices[m.Name] = m.Price
+		g.prices[m.Name] = m.CallPrice()
 	}
 	return g
 }

@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ensinstruct/ensinstruct/llm"
@@ -55,7 +57,9 @@ type Job struct {
 	Limits Limits
 	// Executor builds the executor the run's calls go through, given the
 	// local pool (with its response cache in the run directory); nil
-	// means the local pool itself.
+	// means the local pool itself, which cannot run models whose calls
+	// go through a Batch API (llm.ModelConfig.Batch). An executor that
+	// is an io.Closer is closed by Run.Close, before the cache.
 	Executor func(ctx context.Context, local *llm.Pool, runDir string) (Executor, error)
 	// CallsElsewhere says that Executor runs the calls on other machines
 	// (workers with their own API keys): Start neither requires the keys
@@ -180,6 +184,14 @@ func (j Job) Start(ctx context.Context) (*Run, error) {
 		return nil, inputError(err)
 	}
 	j.Options.Models = check.All()
+	if j.Executor == nil {
+		for _, m := range j.Options.Models {
+			if m.Batch {
+				return nil, inputError(llm.FieldErrorf([]string{"models", m.Name, "batch"},
+					"the model's calls go through a Batch API, which needs a batch executor (Job.Executor)"))
+			}
+		}
+	}
 	j.Options.Logger = j.Logger
 	// The window follows the capacity of the endpoints that write
 	// instructions, so that a big endpoint's slots are never starved;
@@ -336,15 +348,27 @@ func (r *Run) Stats() map[string]llm.ModelStats {
 	return nil
 }
 
+// Batches returns the run's batch jobs, with their status and request
+// counts (nil when the executor runs none; see BatchReporter).
+func (r *Run) Batches() []BatchInfo {
+	if b, ok := r.base.(BatchReporter); ok {
+		return b.Batches()
+	}
+	return nil
+}
+
 // Started returns when Start was called.
 func (r *Run) Started() time.Time { return r.started }
 
-// Close releases the run directory's cache. It is safe to call after
-// Wait, and more than once.
+// Close stops the executor (if it is an io.Closer) and releases the run
+// directory's cache. It is safe to call after Wait, and more than once.
 func (r *Run) Close() error {
 	var errs []error
 	if r.evidence != nil {
 		errs = append(errs, r.evidence.Close())
+	}
+	if c, ok := r.base.(io.Closer); ok && r.cache != nil {
+		errs = append(errs, c.Close())
 	}
 	if r.cache != nil {
 		errs = append(errs, r.cache.Close())
@@ -360,6 +384,11 @@ func (r *Run) Close() error {
 // (complete, budget or stalled) the output file is committed; otherwise
 // PATH.partial keeps the records written so far. The manifest is written
 // in every case and returned.
+//
+// An executor that is a Detacher may stop the run while its remaining
+// calls are pending in batch jobs: the output stays unfinished as for an
+// interrupted run, the manifest says StatusPending and the error is
+// ErrDetached.
 //
 // The error is nil for a run that ended on its own, ctx's error for an
 // interrupted one, or the failure.
@@ -378,13 +407,17 @@ func (r *Run) Wait(ctx context.Context) (Manifest, error) {
 		return r.finish(ctx, nil, 0, inputError(fmt.Errorf("output: %w", err)))
 	}
 	stopTimeline := r.timeline.start(r)
-	counts, runErr := r.runner.Run(ctx, w.Write)
+	rctx, detached := r.detachable(ctx)
+	counts, runErr := r.runner.Run(rctx, w.Write)
+	if detached() && ctx.Err() == nil && errors.Is(runErr, context.Canceled) {
+		runErr = ErrDetached
+	}
 	stopTimeline()
 	if cerr := r.evidence.Close(); cerr != nil && runErr == nil {
 		runErr = cerr
 	}
 	status := StatusOf(runErr, ctx.Err() != nil, counts)
-	ended := status != StatusFailed && status != StatusInterrupted
+	ended := status != StatusFailed && status != StatusInterrupted && status != StatusPending
 	switch {
 	case file != nil && ended:
 		if cerr := file.Commit(); cerr != nil {
@@ -404,11 +437,37 @@ func (r *Run) Wait(ctx context.Context) (Manifest, error) {
 	return m, err
 }
 
+// detachable returns ctx, cancelled as well when the executor detaches
+// (see Detacher), and a function that reports, once the run is over,
+// whether it did.
+func (r *Run) detachable(ctx context.Context) (context.Context, func() bool) {
+	d, ok := r.base.(Detacher)
+	if !ok {
+		return ctx, func() bool { return false }
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var fired atomic.Bool
+	wg.Go(func() {
+		select {
+		case <-d.Detached():
+			fired.Store(true)
+			cancel()
+		case <-rctx.Done():
+		}
+	})
+	return rctx, func() bool {
+		cancel()
+		wg.Wait()
+		return fired.Load()
+	}
+}
+
 // finish writes the manifest and returns it with the run's error.
 func (r *Run) finish(ctx context.Context, counts map[string]Counts, records int, runErr error) (Manifest, error) {
 	status := StatusOf(runErr, ctx.Err() != nil, counts)
 	m := r.newManifest(status, counts, records)
-	if runErr != nil && status != StatusInterrupted {
+	if runErr != nil && status != StatusInterrupted && status != StatusPending {
 		m.Error = runErr.Error()
 	}
 	if err := output.WriteJSONFile(r.manifest, m); err != nil && runErr == nil {
@@ -456,6 +515,7 @@ func (r *Run) newManifest(status string, counts map[string]Counts, records int) 
 	}
 	if r.base != nil {
 		m.Calls = r.Stats()
+		m.Batches = r.Batches()
 	}
 	if r.runner != nil {
 		if rel := r.runner.Reliability(); rel.Rows > 0 {

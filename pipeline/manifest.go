@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"errors"
 	"time"
 
 	"github.com/ensinstruct/ensinstruct/filter"
@@ -15,6 +16,7 @@ const (
 	StatusStalled     = "stalled"     // a type stopped making progress
 	StatusInterrupted = "interrupted" // cancelled (SIGINT/SIGTERM)
 	StatusFailed      = "failed"      // an error ended the run
+	StatusPending     = "pending"     // detached while calls are pending in batch jobs
 )
 
 // Manifest describes a run: what was asked, what it used, what it produced
@@ -55,6 +57,36 @@ type Manifest struct {
 	// Timeline samples the run's progress: seconds since the start,
 	// records kept, calls made and their cost.
 	Timeline []TimePoint `json:"timeline"`
+	// Batches lists the run directory's batch jobs, earlier invocations'
+	// included (absent: none).
+	Batches []BatchInfo `json:"batches,omitempty"`
+}
+
+// BatchInfo describes one batch job of a provider's Batch API.
+type BatchInfo struct {
+	// ID is the provider's batch ID ("" until it is created); Local is
+	// the run directory's own name for the job.
+	ID    string `json:"id"`
+	Local string `json:"local"`
+	Model string `json:"model"`
+	// Status is the provider's (validating, in_progress, finalizing,
+	// completed, failed, expired, cancelling, cancelled), or uploading
+	// before the job exists and abandoned for one never created.
+	Status string `json:"status"`
+	// Live says the job may still change, or its results are not all
+	// read yet.
+	Live        bool   `json:"live"`
+	InputFileID string `json:"input_file_id,omitempty"`
+	// Requests is the number of requests in the job; Completed and
+	// Failed are the provider's counts so far.
+	Requests  int `json:"requests"`
+	Completed int `json:"completed"`
+	Failed    int `json:"failed"`
+	// CostUSD is the cost of the job's results collected so far, at the
+	// batch price.
+	CostUSD float64 `json:"cost_usd"`
+	// Created is when the job was recorded.
+	Created time.Time `json:"created"`
 }
 
 // TimePoint is one sample of a run's progress.
@@ -114,6 +146,8 @@ func StatusOf(err error, interrupted bool, counts map[string]Counts) string {
 	switch {
 	case interrupted:
 		return StatusInterrupted
+	case errors.Is(err, ErrDetached):
+		return StatusPending
 	case err != nil:
 		return StatusFailed
 	}

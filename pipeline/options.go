@@ -29,6 +29,10 @@ const (
 	DefaultWindow           = 16  // instruction requests in flight per type
 	DefaultMaxPending       = 64  // accepted instructions in flight per type
 	DefaultStallLimit       = 500 // consecutive fruitless results before a type gives up
+	// DefaultBatchWindow is the default Window and MaxPending when a
+	// model's calls go through a Batch API: a round of instruction
+	// requests per type that is worth a batch job.
+	DefaultBatchWindow = 1000
 )
 
 // DefaultInstructionSampling returns the reference's decoding of stage 1:
@@ -74,10 +78,15 @@ type Options struct {
 	// Window is the number of instruction requests in flight per type.
 	// A request's prompt shows machine instructions accepted up to
 	// Window results before it, so Window is part of what makes a run
-	// reproducible: changing it changes later prompts.
+	// reproducible: changing it changes later prompts. 0 means
+	// DefaultWindow, or DefaultBatchWindow when a model's calls go
+	// through a Batch API (ModelInfo.Batch): then a type's requests go
+	// out in rounds of a batch's size, and their machine demonstrations
+	// come from instructions accepted in earlier rounds.
 	Window int
 	// MaxPending bounds the accepted instructions whose instance and
-	// ensemble calls are in flight, per type.
+	// ensemble calls are in flight, per type; 0 means DefaultMaxPending,
+	// or DefaultBatchWindow in batch mode (see Window).
 	MaxPending int
 
 	InstructionSampling, InstanceSampling, EnsembleSampling Sampling
@@ -136,11 +145,18 @@ func (o Options) withDefaults() Options {
 	} else if o.MachineDemos < 0 {
 		o.MachineDemos = -1
 	}
+	batch := slices.ContainsFunc(o.Models, func(m llm.ModelInfo) bool { return m.Batch })
 	if o.Window == 0 {
 		o.Window = DefaultWindow
+		if batch {
+			o.Window = DefaultBatchWindow
+		}
 	}
 	if o.MaxPending == 0 {
 		o.MaxPending = DefaultMaxPending
+		if batch {
+			o.MaxPending = DefaultBatchWindow
+		}
 	}
 	if o.InstructionSampling == (Sampling{}) {
 		o.InstructionSampling = DefaultInstructionSampling()

@@ -15,7 +15,12 @@ func barLines(f figures, width int) []string {
 	for _, tf := range f.types {
 		lines = append(lines, typeLine(tf).fit(width))
 	}
-	return append(lines, totalsLine(f).fit(width))
+	lines = append(lines, totalsLine(f).fit(width))
+	for _, b := range f.batches {
+		lines = append(lines, truncate(fmt.Sprintf("  batch %s %s: %s · %d/%d done · %d failed",
+			b.Model, b.ID, b.Status, b.Completed, b.Requests, b.Failed), width))
+	}
+	return lines
 }
 
 // typeLine is a type's line:

@@ -12,6 +12,7 @@ const (
 	exitOK          = 0
 	exitFailure     = 1
 	exitBadInput    = 2
+	exitPending     = 75 // EX_TEMPFAIL: detached while batch jobs are live (generate --detach)
 	exitInterrupted = 130
 )
 

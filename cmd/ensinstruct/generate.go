@@ -10,6 +10,7 @@ import (
 	"github.com/ensinstruct/ensinstruct/config"
 	"github.com/ensinstruct/ensinstruct/filter"
 	"github.com/ensinstruct/ensinstruct/llm"
+	"github.com/ensinstruct/ensinstruct/llm/batch"
 	"github.com/ensinstruct/ensinstruct/output"
 	"github.com/ensinstruct/ensinstruct/pipeline"
 	"github.com/spf13/cobra"
@@ -34,8 +35,8 @@ var generateFields = map[string]string{
 	"novelty-threshold": "filters.novelty_threshold", "min-agreement": "filters.consensus.min_agreement",
 	"metric": "filters.consensus.metric", "parser": "filters.parser",
 	"window": "generation.window", "stall-limit": "generation.stall_limit", "progress": "progress",
-	"select": "filters.consensus.select",
-	"pull":   "pull", "system": "output.system", "join": "output.join", "container": "output.container",
+	"select": "filters.consensus.select", "batch": "batch.hosted",
+	"pull": "pull", "system": "output.system", "join": "output.join", "container": "output.container",
 }
 
 // generateFlags are the flags of generate that are not fields.
@@ -49,6 +50,7 @@ type generateFlags struct {
 	interval time.Duration
 	noCard   bool
 	nats     natsFlags
+	detach   bool
 }
 
 func (a *app) generateCmd() *cobra.Command {
@@ -71,6 +73,7 @@ func (a *app) generateCmd() *cobra.Command {
 	f.StringVar(&o.style, "style", "", "prompt style for command-line models: completion or chat (default: completion for ollama, chat for openai)")
 	f.DurationVar(&o.interval, "progress-interval", 10*time.Second, "how often to log progress when stderr is not a terminal")
 	addNATSFlags(f, &o.nats)
+	f.BoolVar(&o.detach, "detach", false, "exit with status 75 once every remaining call waits in a live Batch API job; the same command run again collects the results and goes on")
 	// Field flags: their values only matter when given.
 	f.String("seeds", "", "seed task `FILE` (default: the embedded set)")
 	f.Int64("seed", 0, "random seed of the run")
@@ -99,6 +102,7 @@ func (a *app) generateCmd() *cobra.Command {
 	f.Int("stall-limit", pipeline.DefaultStallLimit, "give up on a type after this many fruitless results in a row")
 	f.String("progress", "auto", "progress on stderr: auto, bar, log or none")
 	f.Bool("pull", false, "have Ollama pull the models it lacks before the run (with no models named: a suggested pool)")
+	f.Bool("batch", false, "send the calls of every hosted model (openai backend, server not local) through its Batch API, at the batch price")
 	return cmd
 }
 
@@ -200,9 +204,14 @@ func (a *app) generate(ctx context.Context, fs *pflag.FlagSet, o generateFlags) 
 		return err
 	}
 	if o.nats.enabled() {
+		if fs.Changed("batch") || o.detach {
+			return usagef("--batch and --detach run calls through the Batch API; --nats runs them on workers: choose one")
+		}
 		d := a.distributed(o.nats, j.Logger)
 		defer d.close()
 		j.Executor, j.CallsElsewhere = d.jobExecutor, true
+	} else {
+		j.Executor = batchExecutor(j, file.Batch, o.detach)
 	}
 	run, err := j.Start(ctx)
 	if err != nil {
@@ -217,10 +226,26 @@ func (a *app) generate(ctx context.Context, fs *pflag.FlagSet, o generateFlags) 
 	switch {
 	case errors.Is(err, pipeline.ErrStalled):
 		return fmt.Errorf("%w (see the summary above)", err)
+	case errors.Is(err, pipeline.ErrDetached):
+		fmt.Fprintf(a.stderr, "ensinstruct: %d batch jobs pending; run the same command again to collect their results and go on\n", livePending(m.Batches))
+		return &silentError{code: exitPending}
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
 		return &silentError{code: exitInterrupted} // the summary says so
 	}
 	return located(err)
+}
+
+// batchExecutor runs the calls of models whose calls go through a Batch
+// API, and collects the live jobs an earlier run left in the run
+// directory; runs without either use the local pool alone.
+func batchExecutor(j pipeline.Job, set batch.Settings, detach bool) func(context.Context, *llm.Pool, string) (pipeline.Executor, error) {
+	return func(ctx context.Context, local *llm.Pool, runDir string) (pipeline.Executor, error) {
+		if !batch.Wanted(local, runDir) {
+			return local, nil
+		}
+		return batch.New(ctx, batch.Options{Local: local, Config: j.Pool, RunDir: runDir, Settings: set,
+			Detach: detach, Getenv: j.Getenv, Logger: j.Logger})
+	}
 }
 
 // inputError makes library input errors exit 2.

@@ -35,6 +35,7 @@ type runView interface {
 	Progress() map[string]pipeline.Counts
 	Stats() map[string]llm.ModelStats
 	Started() time.Time
+	Batches() []pipeline.BatchInfo
 }
 
 // barInterval is how often the bar is redrawn.
@@ -92,6 +93,11 @@ func (p *progress) stop() {
 // report draws the bar or logs a record with the run's figures now.
 func (p *progress) report() {
 	f := p.track.observe(p.now(), p.run.Progress(), pipeline.SumStats(p.run.Stats()))
+	for _, b := range p.run.Batches() {
+		if b.Live {
+			f.batches = append(f.batches, b)
+		}
+	}
 	switch p.mode {
 	case "bar":
 		p.scr.draw(barLines(f, lineWidth(p.scr.columns())))
@@ -133,6 +139,7 @@ type figures struct {
 	elapsed     time.Duration
 	types       []typeFigures // types with a target, in name order
 	totals      pipeline.Totals
+	batches     []pipeline.BatchInfo // the live Batch API jobs
 	callsPerSec float64
 }
 
@@ -270,9 +277,29 @@ func logAttrs(f figures) []any {
 		attrs = append(attrs, slog.Group("type_"+strings.ToLower(tf.name), g...))
 	}
 	t := f.totals
-	return append(attrs, "calls", t.Calls, "calls_per_s", round1(f.callsPerSec), "cache_hits", t.CacheHits,
+	attrs = append(attrs, "calls", t.Calls, "calls_per_s", round1(f.callsPerSec), "cache_hits", t.CacheHits,
 		"retries", t.Retries, "failures", t.Failures,
 		"tokens", t.PromptTokens+t.CompletionTokens, "cost_usd", t.CostUSD)
+	var jobs []any
+	for _, b := range f.batches {
+		jobs = append(jobs, slog.Group(b.Local, "id", b.ID, "model", b.Model, "status", b.Status,
+			"requests", b.Requests, "completed", b.Completed, "failed", b.Failed))
+	}
+	if len(jobs) > 0 {
+		attrs = append(attrs, slog.Group("batches", jobs...))
+	}
+	return attrs
 }
 
 func round1(x float64) float64 { return math.Round(x*10) / 10 }
+
+// livePending counts the jobs that may still change.
+func livePending(bs []pipeline.BatchInfo) int {
+	n := 0
+	for _, b := range bs {
+		if b.Live {
+			n++
+		}
+	}
+	return n
+}

@@ -131,6 +131,8 @@ func (r *fakeRun) Stats() map[string]llm.ModelStats {
 	return maps.Clone(r.stats)
 }
 
+func (r *fakeRun) Batches() []pipeline.BatchInfo { return nil }
+
 func (r *fakeRun) Started() time.Time {
 	if r.started.IsZero() {
 		return t0

@@ -130,7 +130,8 @@ OpenAI-compatible API) write new instructions and instances, asks other models
 for their own outputs, and keeps an example only when the models agree.
 
 Data goes to stdout, diagnostics to stderr. Exit codes: 0 ok, 1 failure,
-2 bad usage or bad input, 130 interrupted.`,
+2 bad usage or bad input, 75 detached with batch jobs pending
+(generate --detach), 130 interrupted.`,
 		SilenceErrors:     true,
 		SilenceUsage:      true,
 		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},

@@ -9,6 +9,7 @@ import (
 	"hash/fnv"
 	"strings"
 
+	"github.com/ensinstruct/ensinstruct/llm/llmtest"
 	"github.com/ensinstruct/ensinstruct/seeds"
 )
 
@@ -26,6 +27,19 @@ func (r Request) text() string {
 		return r.Prompt
 	}
 	return strings.Join(r.Messages, "\n")
+}
+
+// ReplyTo answers a call a fake server received (llmtest.Server) as Reply
+// answers the request.
+func ReplyTo(c llmtest.Call) string {
+	r := Request{Model: c.Model, Prompt: c.Prompt, Temperature: c.Temperature, Seed: c.Seed}
+	if c.Messages != nil {
+		r.Messages = []string{}
+		for _, m := range c.Messages {
+			r.Messages = append(r.Messages, m.Content)
+		}
+	}
+	return Reply(r)
 }
 
 // Seeds returns a small seed set whose type-A instructions say "process"
