@@ -11,7 +11,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -25,10 +24,10 @@ var ErrCacheLocked = errors.New("response cache is locked")
 // cacheLockWait is how long OpenCache waits for the file lock.
 const cacheLockWait = 250 * time.Millisecond
 
-// cacheBatchDelay is how long a Put waits for concurrent Puts to share its
+// cacheBatchDelay is how long a Put waits for other Puts to share its
 // commit: short next to a model call, long enough to group the writes of
 // calls that finish together.
-const cacheBatchDelay = 2 * time.Millisecond
+const cacheBatchDelay = 10 * time.Millisecond
 
 var (
 	responsesBucket = []byte("responses.v1")
@@ -41,9 +40,8 @@ var (
 // with OpenCache. It is safe for concurrent use; one process at a time may
 // open a file.
 type Cache struct {
-	db      *bolt.DB
-	path    string
-	writers atomic.Int32 // Puts in progress
+	db   *bolt.DB
+	path string
 }
 
 // OpenCache opens (creating it and its directory if needed) the cache at
@@ -128,15 +126,11 @@ func (c *Cache) Put(key string, r Response) error {
 	put := func(tx *bolt.Tx) error {
 		return tx.Bucket(responsesBucket).Put([]byte(key), v)
 	}
-	// A lone writer commits at once; concurrent writers are batched into
-	// one transaction (one fsync), each returning once its write is
-	// durable.
-	if c.writers.Add(1) == 1 {
-		err = c.db.Update(put)
-	} else {
-		err = c.db.Batch(put)
-	}
-	c.writers.Add(-1)
+	// Every Put joins a group commit: one transaction (one fsync) for the
+	// Puts of the next few milliseconds, each returning once its write is
+	// durable. A model call takes far longer than the wait, and a crash
+	// loses only the calls whose Put had not returned: those in flight.
+	err = c.db.Batch(put)
 	if err != nil {
 		return fmt.Errorf("response cache %s: writing: %w", c.path, err)
 	}

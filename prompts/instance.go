@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/ensinstruct/ensinstruct/seeds"
 )
@@ -55,21 +56,57 @@ type instanceData struct {
 // "output:\n\n". ParseInstance ends the instance at the same places and
 // never looks past them.
 func InstancePrompt(style Style, typ seeds.Type, instruction string) Prompt {
-	data := instanceData{
-		TypeA:       typ == seeds.TypeA,
-		Demos:       demosB,
-		Instruction: collapseSpace(strings.ReplaceAll(instruction, DefaultStop, " ")),
-		Stop:        DefaultStop,
+	instruction = collapseSpace(strings.ReplaceAll(instruction, DefaultStop, " "))
+	f := instanceFrames[0]
+	switch {
+	case style == StyleChat && typ == seeds.TypeA:
+		f = instanceFrames[3]
+	case style == StyleChat:
+		f = instanceFrames[2]
+	case typ == seeds.TypeA:
+		f = instanceFrames[1]
 	}
-	if data.TypeA {
+	return f().with(instruction)
+}
+
+// instanceSlot stands for the instruction in a rendered instance frame.
+const instanceSlot = "\x00instruction\x00"
+
+// instanceFrame is an instance prompt rendered once, with instanceSlot
+// where the instruction goes: the demonstrations never change, so a
+// prompt costs a string replacement, not a template execution.
+type instanceFrame struct {
+	system, text string // text is the user message of a chat prompt
+	chat         bool
+}
+
+func (f instanceFrame) with(instruction string) Prompt {
+	text := strings.ReplaceAll(f.text, instanceSlot, instruction)
+	if f.chat {
+		return chat(strings.ReplaceAll(f.system, instanceSlot, instruction), text, instanceStops())
+	}
+	return Prompt{Text: text, Stop: instanceStops()}
+}
+
+// instanceFrames are the four frames (completion B and A, chat B and A),
+// each rendered on first use. They are never modified.
+var instanceFrames = [4]func() instanceFrame{
+	sync.OnceValue(func() instanceFrame { return renderInstanceFrame(false, false) }),
+	sync.OnceValue(func() instanceFrame { return renderInstanceFrame(false, true) }),
+	sync.OnceValue(func() instanceFrame { return renderInstanceFrame(true, false) }),
+	sync.OnceValue(func() instanceFrame { return renderInstanceFrame(true, true) }),
+}
+
+func renderInstanceFrame(chatStyle, typeA bool) instanceFrame {
+	data := instanceData{TypeA: typeA, Demos: demosB, Instruction: instanceSlot, Stop: DefaultStop}
+	if typeA {
 		data.Demos = demosA
 	}
-	stop := instanceStops()
-	if style == StyleChat {
+	if chatStyle {
 		data.Demos = data.Demos[:chatInstanceDemos]
-		return chat(render("instance.chat.system.tmpl", data), render("instance.chat.user.tmpl", data), stop)
+		return instanceFrame{system: render("instance.chat.system.tmpl", data), text: render("instance.chat.user.tmpl", data), chat: true}
 	}
-	return Prompt{Text: render("instance.completion.tmpl", data), Stop: stop}
+	return instanceFrame{text: render("instance.completion.tmpl", data)}
 }
 
 // mustLoadDemos reads and parses an embedded demonstration file, panicking

@@ -1,0 +1,226 @@
+// Command ensinstruct-bench measures how well generate keeps a big
+// endpoint busy, and what it costs the coordinator: it runs a fake model
+// server with an exact latency in a child process (so that its CPU time is
+// not counted), then, against it, a bare Go HTTP client making the same
+// kind of calls, and a whole generate run through pipeline.Job with its
+// run directory and cache. It prints, for each, the calls per second as a
+// share of C/L and the process's CPU time (user + system) per call.
+//
+//	go run ./cmd/ensinstruct-bench -c 64 -l 200ms -n 400
+//
+// Several -c/-l pairs may be given as -cases 16:100ms,64:200ms,256:500ms.
+// -cpuprofile FILE writes a CPU profile of the generate runs.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ensinstruct/ensinstruct/llm"
+	"github.com/ensinstruct/ensinstruct/llm/llmtest"
+	"github.com/ensinstruct/ensinstruct/pipeline"
+	"github.com/ensinstruct/ensinstruct/pipeline/pipelinetest"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		serve(os.Args[2:])
+		return
+	}
+	cases := flag.String("cases", "16:100ms,64:200ms,256:500ms", "C:L pairs, comma-separated")
+	n := flag.Int("n", 0, "examples per generate run (default: enough for about 15 s of calls)")
+	runs := flag.Int("runs", 3, "runs of each measurement")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the generate runs to `FILE`")
+	skipBare := flag.Bool("no-bare", false, "skip the bare client (to profile generate alone)")
+	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fatal(err)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	fmt.Println("| C | L | what | calls | calls/s | share of C/L | CPU µs/call |")
+	fmt.Println("|---|---|---|---|---|---|---|")
+	for _, cs := range strings.Split(*cases, ",") {
+		c, l, err := parseCase(cs)
+		if err != nil {
+			fatal(err)
+		}
+		url, stop := startServer(l)
+		bound := float64(c) / l.Seconds()
+		examples := *n
+		if examples == 0 {
+			// About 7 calls per kept example with the fake's yield.
+			examples = max(50, int(bound*15/7))
+		}
+		for r := 0; r < *runs; r++ {
+			if !*skipBare {
+				calls, wall, cpu := bare(url, c, int(bound*10))
+				row(c, l, "bare client", calls, wall, cpu, bound)
+			}
+			calls, wall, cpu := generate(url, c, examples, r)
+			row(c, l, "generate", calls, wall, cpu, bound)
+		}
+		stop()
+	}
+}
+
+func row(c int, l time.Duration, what string, calls int64, wall, cpu time.Duration, bound float64) {
+	rate := float64(calls) / wall.Seconds()
+	fmt.Printf("| %d | %v | %s | %d | %.1f | %.1f%% | %.0f |\n", c, l, what, calls, rate, 100*rate/bound,
+		float64(cpu.Microseconds())/float64(max(calls, 1)))
+}
+
+func parseCase(s string) (int, time.Duration, error) {
+	cs, ls, ok := strings.Cut(s, ":")
+	if !ok {
+		return 0, 0, fmt.Errorf("case %q: want C:L", s)
+	}
+	c, err := strconv.Atoi(cs)
+	if err != nil {
+		return 0, 0, fmt.Errorf("case %q: %w", s, err)
+	}
+	l, err := time.ParseDuration(ls)
+	return c, l, err
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "ensinstruct-bench:", err)
+	os.Exit(1)
+}
+
+// cpuTime is the CPU time (user + system) this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// serve runs the fake model server: it prints its URL and serves until
+// stdin closes.
+func serve(args []string) {
+	l, err := time.ParseDuration(args[0])
+	if err != nil {
+		fatal(err)
+	}
+	srv := llmtest.NewServer(func(c llmtest.Call) string {
+		return pipelinetest.Reply(pipelinetest.Request{Model: c.Model, Prompt: c.Prompt, Temperature: c.Temperature, Seed: c.Seed})
+	})
+	srv.SetLatency(l)
+	fmt.Println(srv.URL)
+	signal.Ignore(syscall.SIGINT)
+	io.Copy(io.Discard, os.Stdin)
+	srv.Close()
+}
+
+// startServer starts the fake server in a child process.
+func startServer(l time.Duration) (string, func()) {
+	exe, err := os.Executable()
+	if err != nil {
+		fatal(err)
+	}
+	cmd := exec.Command(exe, "serve", l.String())
+	stdin, _ := cmd.StdinPipe()
+	var out bytes.Buffer
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		fatal(err)
+	}
+	buf := make([]byte, 256)
+	for !bytes.Contains(out.Bytes(), []byte("\n")) {
+		n, err := stdout.Read(buf)
+		if err != nil {
+			fatal(fmt.Errorf("fake server: %w", err))
+		}
+		out.Write(buf[:n])
+	}
+	return strings.TrimSpace(out.String()), func() { stdin.Close(); cmd.Wait() }
+}
+
+// bare makes calls instruction-sized completion calls with c goroutines,
+// as a plain Go client would, and returns the calls, wall and CPU time.
+func bare(url string, c, calls int) (int64, time.Duration, time.Duration) {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = c
+	client := &http.Client{Transport: t}
+	body, _ := json.Marshal(map[string]any{"model": "gen", "prompt": strings.Repeat("Write a new task. ", 200),
+		"raw": true, "stream": false, "options": map[string]any{"temperature": 0.7, "num_predict": 256}})
+	var wg sync.WaitGroup
+	next := make(chan struct{}, calls)
+	for range calls {
+		next <- struct{}{}
+	}
+	close(next)
+	cpu0, start := cpuTime(), time.Now()
+	for range c {
+		wg.Go(func() {
+			for range next {
+				resp, err := client.Post(url+"/api/generate", "application/json", bytes.NewReader(body))
+				if err != nil {
+					fatal(err)
+				}
+				var v map[string]any
+				json.NewDecoder(resp.Body).Decode(&v)
+				resp.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+	return int64(calls), time.Since(start), cpuTime() - cpu0
+}
+
+// generate runs a whole generate job with default settings against the
+// fake and returns the calls that reached it, wall and CPU time.
+func generate(url string, c, examples, seed int) (int64, time.Duration, time.Duration) {
+	dir, err := os.MkdirTemp("", "ensinstruct-bench")
+	if err != nil {
+		fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	var cfg llm.Config
+	for _, m := range []struct {
+		name  string
+		roles []llm.Role
+	}{
+		{"gen", []llm.Role{llm.RoleInstructions, llm.RoleInstances}},
+		{"e1", []llm.Role{llm.RoleEnsemble}},
+		{"e2", []llm.Role{llm.RoleEnsemble}},
+	} {
+		cfg.Models.Set(m.name, llm.ModelConfig{Backend: llm.BackendOllama, Model: m.name, Endpoint: url, Roles: m.roles})
+	}
+	cfg.Endpoints = map[string]llm.EndpointConfig{url: {MaxConcurrent: c}}
+	st := pipelinetest.Seeds()
+	j := pipeline.Job{
+		Options: pipeline.Options{Seeds: st, Seed: int64(seed), TargetA: examples * 2 / 3, TargetB: examples - examples*2/3},
+		Pool:    cfg, RunDir: dir, Output: pipeline.Output{Writer: io.Discard},
+	}
+	cpu0, start := cpuTime(), time.Now()
+	r, err := j.Start(context.Background())
+	if err != nil {
+		fatal(err)
+	}
+	m, err := r.Wait(context.Background())
+	r.Close()
+	if err != nil {
+		fatal(err)
+	}
+	wall, cpu := time.Since(start), cpuTime()-cpu0
+	return m.Totals.Calls - m.Totals.CacheHits, wall, cpu
+}
