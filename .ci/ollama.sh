@@ -84,10 +84,13 @@ start_server() {
 		return
 	fi
 	log "starting ollama serve on $ADDR (log: $LOG)"
+	# Up to 8 models stay loaded (the test model is 1 MB): the packages'
+	# tests run at once and use several model names each, and a server
+	# that keeps only two reloads runners all the time.
 	# setsid + nohup: the server outlives this script (CI evals our output and
 	# then runs the tests).
 	OLLAMA_HOST="$ADDR" OLLAMA_MODELS="$MODELS_DIR" OLLAMA_KEEP_ALIVE=1h \
-		OLLAMA_NUM_PARALLEL=2 OLLAMA_MAX_LOADED_MODELS=2 OLLAMA_NOPRUNE=1 \
+		OLLAMA_NUM_PARALLEL=2 OLLAMA_MAX_LOADED_MODELS=8 OLLAMA_NOPRUNE=1 \
 		setsid nohup "$BIN" serve >"$LOG" 2>&1 </dev/null &
 	local pid=$!
 	for _ in $(seq 1 120); do

@@ -26,8 +26,10 @@ func liveOllama(t *testing.T) string {
 	return testenv.Ollama(t)
 }
 
-// liveOptions are passed on every request: one thread is much faster than two on a busy 2-core machine.
-var liveOptions = map[string]any{"num_thread": 1}
+// liveOptions are passed on every request: one thread is much faster than
+// two on a busy 2-core machine, and the context of the command tests' models
+// (a different num_ctx makes the server reload a model).
+var liveOptions = map[string]any{"num_thread": 1, "num_ctx": 512}
 
 func liveCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
