@@ -25,8 +25,10 @@ type backendSpec struct {
 	defaultEndpoint func(getenv func(string) string) (string, error)
 	// style is the prompt style of a model that sets none.
 	style Style
-	// concurrency and timeout are the endpoint defaults.
+	// concurrency and timeout are the endpoint defaults; autoCeiling is
+	// the ceiling of max_concurrent: auto.
 	concurrency int
+	autoCeiling int
 	timeout     time.Duration
 	// keyEnv is the API key variable of a model that sets no api_key_env;
 	// "" means the backend takes no key.
@@ -68,6 +70,7 @@ var backendTable = [...]backendSpec{
 		},
 		style:         StyleCompletion,
 		concurrency:   DefaultOllamaConcurrency,
+		autoCeiling:   DefaultOllamaAutoCeiling,
 		timeout:       DefaultOllamaTimeout,
 		ollamaOptions: true,
 		build: func(mc ModelConfig, client *http.Client, _ string) (Model, error) {
@@ -88,6 +91,7 @@ var backendTable = [...]backendSpec{
 		},
 		style:       StyleChat,
 		concurrency: DefaultOpenAIConcurrency,
+		autoCeiling: DefaultOpenAIAutoCeiling,
 		timeout:     DefaultOpenAITimeout,
 		keyEnv:      DefaultAPIKeyEnv,
 		batchAPI:    true,

@@ -165,8 +165,18 @@ func (p Price) Batch() Price {
 // Zero fields take the defaults of the endpoint's backend.
 type EndpointConfig struct {
 	// MaxConcurrent bounds the requests in flight at once (default 2 for
-	// ollama, 8 for openai).
-	MaxConcurrent int `yaml:"max_concurrent,omitempty" json:"max_concurrent,omitempty"`
+	// ollama, 8 for openai). With AutoConcurrency it is the ceiling of the
+	// adaptive limit (default 16 for ollama, 64 for openai).
+	//
+	// MaxConcurrent and AutoConcurrency are one key in YAML and JSON,
+	// max_concurrent: a number (a fixed limit), auto (adaptive, default
+	// ceiling) or {auto: true, max: N} (adaptive, ceiling N).
+	MaxConcurrent int `yaml:"-" json:"-"`
+	// AutoConcurrency makes the concurrency limit adapt to the server: it
+	// starts at 1, grows while latency stays flat and backs off on 429,
+	// 5xx, timeouts and rising latency, never above MaxConcurrent (see
+	// adaptive.go). It changes throughput only, never what a call returns.
+	AutoConcurrency bool `yaml:"-" json:"-"`
 	// RequestsPerMinute bounds the request rate, spacing requests evenly
 	// (0 = unlimited).
 	RequestsPerMinute float64 `yaml:"requests_per_minute,omitempty" json:"requests_per_minute,omitempty"`

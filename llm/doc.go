@@ -17,8 +17,9 @@
 // (instructions, instances, ensemble) and weights. Pool.Do calls a model by
 // name and adds, in order: the response cache; the limits of the model's
 // endpoint, shared by every model that endpoint serves (a concurrency limit
-// that serves the endpoint's models in turn, requests and tokens per minute,
-// a per-call timeout); retries with exponential backoff and jitter on
+// that serves the endpoint's models in turn, fixed or adapting to the
+// server with max_concurrent: auto, requests and tokens per minute, a
+// per-call timeout); retries with exponential backoff and jitter on
 // transient failures, honouring Retry-After; and accounting (Pool.Stats).
 // Concurrency is bounded per endpoint, not per caller, so a slow hosted
 // model never starves a fast local one. The concurrency slot is never held

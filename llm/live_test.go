@@ -249,3 +249,57 @@ func TestLiveOllamaContextHoldsLongPrompts(t *testing.T) {
 	}
 	t.Logf("%d bytes: %d tokens whole, %d with num_ctx 2048", len(prompt), whole.PromptTokens, cut.PromptTokens)
 }
+
+// max_concurrent: auto against the real server: many callers on two
+// models of one endpoint, every call answered, the limit within its
+// bounds, and the same greedy replies as through a fixed limit.
+func TestLiveAutoConcurrency(t *testing.T) {
+	base := liveOllama(t)
+	run := func(ep EndpointConfig) (map[string]string, EndpointStats) {
+		ep.Timeout = 30 * time.Second
+		cfg := Config{Endpoints: map[string]EndpointConfig{base: ep}}
+		for _, n := range []string{"tiny", "tiny-a"} {
+			cfg.Models.Set(n, ModelConfig{Backend: BackendOllama, Model: n, Endpoint: base, Options: liveOptions})
+		}
+		p, err := NewPool(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := liveCtx(t)
+		out := map[string]string{}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for w := range 12 {
+			wg.Go(func() {
+				for i := range 6 {
+					m := []string{"tiny", "tiny-a"}[(w+i)%2]
+					prompt := fmt.Sprintf("Once upon a time, %d little %d", w, i)
+					r, err := p.Do(ctx, m, Request{Prompt: prompt, MaxTokens: 8, Temperature: 0}, 0)
+					if err != nil {
+						t.Errorf("%s: %v", m, err)
+						return
+					}
+					mu.Lock()
+					out[m+" "+prompt] = r.Text
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		return out, p.EndpointStats()[0]
+	}
+	fixed, _ := run(EndpointConfig{MaxConcurrent: 2})
+	auto, st := run(EndpointConfig{AutoConcurrency: true})
+	if !st.Auto || st.Max != DefaultOllamaAutoCeiling || st.Limit < 1 || st.Limit > st.Max || st.BaselineMs <= 0 {
+		t.Errorf("endpoint stats = %+v", st)
+	}
+	if len(auto) != 72 || len(fixed) != 72 {
+		t.Fatalf("%d replies with auto, %d fixed; want 72", len(auto), len(fixed))
+	}
+	for k, v := range fixed {
+		if auto[k] != v {
+			t.Errorf("%s: %q with auto, %q fixed", k, auto[k], v)
+		}
+	}
+	t.Logf("auto: %+v", st)
+}

@@ -492,8 +492,9 @@ func (p *Pool) call(ctx context.Context, m *member, req Request) (Response, erro
 			return Response{}, err
 		}
 		m.stats.attempt(attempt > 1)
+		t := ep.begin(p.now())
 		resp, err := p.attempt(ctx, m, req)
-		ep.slots.release()
+		ep.end(ctx, t, p.now(), err)
 		if err == nil {
 			if extra := resp.PromptTokens + resp.CompletionTokens - est; extra > 0 {
 				ep.chargeTokens(extra, p.now())

@@ -224,6 +224,9 @@ func (e EndpointConfig) withDefaults(b Backend) EndpointConfig {
 	spec, _ := lookupBackend(b)
 	if e.MaxConcurrent == 0 {
 		e.MaxConcurrent = spec.concurrency
+		if e.AutoConcurrency {
+			e.MaxConcurrent = spec.autoCeiling
+		}
 	}
 	if e.Timeout == 0 {
 		e.Timeout = spec.timeout
