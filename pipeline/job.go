@@ -517,6 +517,9 @@ func (r *Run) newManifest(status string, counts map[string]Counts, records int) 
 		m.Calls = r.Stats()
 		m.Batches = r.Batches()
 	}
+	if r.pool != nil {
+		m.Endpoints = r.pool.EndpointStats()
+	}
 	if r.runner != nil {
 		if rel := r.runner.Reliability(); rel.Rows > 0 {
 			m.Reliability = &rel

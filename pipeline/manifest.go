@@ -49,7 +49,11 @@ type Manifest struct {
 	RunDir string                    `json:"run_dir"`
 	Counts map[string]Counts         `json:"counts"`
 	Calls  map[string]llm.ModelStats `json:"calls"`
-	Totals Totals                    `json:"totals"`
+	// Endpoints is the state of each endpoint's concurrency limit at the
+	// end (for max_concurrent: auto, the limit it settled at and its
+	// backoffs).
+	Endpoints []llm.EndpointStats `json:"endpoints,omitempty"`
+	Totals    Totals              `json:"totals"`
 	// Reliability says, for each ensemble member (and the examples' own
 	// outputs), how often it won, answered empty or failed, and its mean
 	// agreement with each other member.
