@@ -8,15 +8,8 @@ import (
 	"github.com/ensinstruct/ensinstruct/internal/testdata"
 )
 
-// sharedFile returns a path under ../shared/testdata, or skips the test
-// when the shared test data is not present.
-func sharedFile(t *testing.T, rel string) string {
-	t.Helper()
-	return testdata.Path(t, rel)
-}
-
 func TestLoadSelfInstruct(t *testing.T) {
-	tasks, err := LoadFile(sharedFile(t, "self-instruct/seed_tasks.jsonl"))
+	tasks, err := LoadFile(testdata.Path(t, "self-instruct/seed_tasks.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
