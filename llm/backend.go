@@ -17,8 +17,6 @@ import (
 // follow from the row.
 type backendSpec struct {
 	name Backend
-	// about is the one-line description for help texts.
-	about string
 	// specForm is how a command-line model spec of the backend looks.
 	specForm string
 	// defaultEndpoint returns the endpoint of a model that sets none.
@@ -56,7 +54,6 @@ type backendSpec struct {
 var backendTable = [...]backendSpec{
 	{
 		name:     BackendOllama,
-		about:    "Ollama's native API (/api/generate, /api/chat)",
 		specForm: "ollama:NAME[@URL]",
 		defaultEndpoint: func(getenv func(string) string) (string, error) {
 			if h := getenv("OLLAMA_HOST"); h != "" {
@@ -84,7 +81,6 @@ var backendTable = [...]backendSpec{
 	},
 	{
 		name:     BackendOpenAI,
-		about:    "any OpenAI-compatible API (/completions, /chat/completions)",
 		specForm: "openai:NAME[@BASE_URL]",
 		defaultEndpoint: func(func(string) string) (string, error) {
 			return DefaultOpenAIURL, nil
@@ -112,15 +108,6 @@ func lookupBackend(b Backend) (*backendSpec, bool) {
 		}
 	}
 	return nil, false
-}
-
-// Backends returns the names of the supported backends, in table order.
-func Backends() []Backend {
-	out := make([]Backend, len(backendTable))
-	for i, b := range backendTable {
-		out[i] = b.name
-	}
-	return out
 }
 
 // backendChoices is "ollama or openai", for messages.

@@ -36,9 +36,6 @@ func AuthFromEnv(getenv func(string) string) Auth {
 	return Auth{Token: getenv(TokenEnv), CredsFile: getenv(CredsEnv)}
 }
 
-// Set reports whether the Auth has any credential.
-func (a Auth) Set() bool { return a.Token != "" || a.CredsFile != "" }
-
 // String describes the Auth without its secrets.
 func (a Auth) String() string {
 	var parts []string
