@@ -5,6 +5,17 @@ import (
 	"encoding/json"
 )
 
+// Kept is one line of a generate run directory's kept.jsonl: a kept
+// record in alpaca form with its full provenance, and the candidate outputs
+// its vote compared (candidate 0 is the instance's own output).
+type Kept struct {
+	Instruction string   `json:"instruction"`
+	Input       string   `json:"input"`
+	Output      string   `json:"output"`
+	Meta        *Meta    `json:"meta"`
+	Candidates  []string `json:"candidates"`
+}
+
 // Rejected is a dropped candidate, or a malformed input line that was
 // skipped, with the reason and the scores that decided it. Its JSON form
 // is one line of a rejected file (the filter command's --rejected, and

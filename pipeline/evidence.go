@@ -68,19 +68,9 @@ func createEvidence(dir string) (*evidenceFiles, error) {
 	return e, nil
 }
 
-// keptLine is one line of kept.jsonl: the record in alpaca form, its
-// provenance and the candidates the vote compared.
-type keptLine struct {
-	Instruction string       `json:"instruction"`
-	Input       string       `json:"input"`
-	Output      string       `json:"output"`
-	Meta        *output.Meta `json:"meta"`
-	Candidates  []string     `json:"candidates"`
-}
-
 // Kept writes a kept record with its provenance and candidates.
 func (e *evidenceFiles) Kept(r output.Record, candidates []string) error {
-	if err := e.keptEnc.Encode(keptLine{r.Instruction, r.Input, r.Output, r.Meta, candidates}); err != nil {
+	if err := e.keptEnc.Encode(output.Kept{Instruction: r.Instruction, Input: r.Input, Output: r.Output, Meta: r.Meta, Candidates: candidates}); err != nil {
 		return err
 	}
 	return e.keptW.Flush()
