@@ -130,18 +130,15 @@ func (e *Ensemble) Select(a *filter.Agreement, rel *filter.Reliability, judgeSco
 	if rel != nil && e.Consensus.Rule != "" && e.Consensus.Rule != filter.RuleReference {
 		v.Weights = rel.Weights(names)
 	}
-	d := a.Select(e.rule(), v, e.Consensus)
+	rule := e.Consensus.Rule
+	if rule == "" {
+		rule = filter.RuleReference
+	}
+	d := a.Select(rule, v, e.Consensus)
 	if rel != nil {
 		rel.Observe(names, d)
 	}
 	return d
-}
-
-func (e *Ensemble) rule() filter.Rule {
-	if e.Consensus.Rule == "" {
-		return filter.RuleReference
-	}
-	return e.Consensus.Rule
 }
 
 // candidateNames names the candidates' authors for the reliability

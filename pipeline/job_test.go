@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"strings"
@@ -285,5 +286,30 @@ func TestJobWindowFollowsCapacity(t *testing.T) {
 	// An explicit window wins.
 	if r := startJob(t, srv.URL, 64, func(j *Job) { j.Options.Window = 5 }); r.opts.Window != 5 {
 		t.Errorf("explicit window: %d", r.opts.Window)
+	}
+}
+
+// The ensemble step applies the rule it is given: the weighted rule with
+// the weights learned so far, the reference rule with none.
+func TestEnsembleSelectRule(t *testing.T) {
+	models := []llm.ModelInfo{{Name: "e1"}, {Name: "e2"}}
+	for _, rule := range []filter.Rule{"", filter.RuleReference, filter.RuleWeighted} {
+		e := Ensemble{Models: models, Consensus: filter.ConsensusOptions{Rule: rule}}
+		var rel filter.Reliability
+		var d filter.Decision
+		for i := range 5 {
+			a := e.Measure("the cat sat on the mat", []string{"the cat sat on a mat", fmt.Sprintf("dogs bark %d", i)})
+			d = e.Select(a, &rel, nil)
+		}
+		want := rule
+		if want == "" {
+			want = filter.RuleReference
+		}
+		if d.Rule != want || (rule == filter.RuleWeighted) != (d.Weights != nil) {
+			t.Errorf("rule %q: decided by %q with weights %v", rule, d.Rule, d.Weights)
+		}
+		if s := rel.Summary(); s.Rows != 5 || len(s.Members) != 3 {
+			t.Errorf("rule %q: reliability %+v", rule, s)
+		}
 	}
 }

@@ -40,6 +40,9 @@ type Manifest struct {
 	Discovered []llm.LocalModel `json:"discovered,omitempty"`
 	// NoveltyThreshold is the resolved threshold of the novelty check.
 	NoveltyThreshold float64 `json:"novelty_threshold"`
+	// ConsensusRule is the rule that decided the examples: reference,
+	// weighted or judge.
+	ConsensusRule string `json:"consensus_rule"`
 	// Window is the resolved number of instruction requests in flight per
 	// type (it follows the capacity of the instruction endpoints).
 	Window int `json:"window"`

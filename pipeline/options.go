@@ -204,6 +204,14 @@ func (o *Options) judge() *judge.Judge {
 	return nil
 }
 
+// ensembleRule is the resolved consensus rule.
+func (o *Options) ensembleRule() filter.Rule {
+	if o.Consensus.Rule == "" {
+		return filter.RuleReference
+	}
+	return o.Consensus.Rule
+}
+
 // machineDemos is the number of machine demonstrations allowed (≥ 0).
 func (o *Options) machineDemos() int { return max(o.MachineDemos, 0) }
 
