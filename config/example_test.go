@@ -3,8 +3,10 @@ package config
 import (
 	"testing"
 
+	"github.com/ensinstruct/ensinstruct/filter"
 	"github.com/ensinstruct/ensinstruct/internal/testdata"
 	"github.com/ensinstruct/ensinstruct/llm"
+	"github.com/ensinstruct/ensinstruct/output"
 	"github.com/ensinstruct/ensinstruct/pipeline"
 )
 
@@ -28,8 +30,13 @@ func TestExampleConfig(t *testing.T) {
 		g.Ensemble != pipeline.DefaultEnsembleSampling() {
 		t.Errorf("sampling defaults differ: %+v", g)
 	}
-	if *c.Filters.NoveltyThreshold != pipeline.DefaultNoveltyThreshold || *c.Filters.Consensus.MinAgreement != 0.01 {
+	if *c.Filters.NoveltyThreshold != pipeline.DefaultNoveltyThreshold || *c.Filters.Consensus.MinAgreement != 0.01 ||
+		c.Filters.Consensus.Select != string(filter.RuleReference) {
 		t.Errorf("filter defaults differ: %+v", c.Filters)
+	}
+	o := c.Output
+	if o.Format != string(output.FormatAlpaca) || o.Join != output.DefaultJoin || o.Card == nil || !*o.Card || o.Meta || c.Pull {
+		t.Errorf("output defaults differ: %+v, pull %v", o, c.Pull)
 	}
 }
 
