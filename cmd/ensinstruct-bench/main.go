@@ -10,6 +10,10 @@
 //
 // Several -c/-l pairs may be given as -cases 16:100ms,64:200ms,256:500ms.
 // -cpuprofile FILE writes a CPU profile of the generate runs.
+//
+// ensinstruct-bench novelset -n N [-seed S] [-corpus DIR] writes the
+// novelty benchmarks' set of N instructions as JSONL records, for timing
+// ensinstruct filter --dedup on it (see docs/benchmarks.md).
 package main
 
 import (
@@ -39,6 +43,10 @@ import (
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "serve" {
 		serve(os.Args[2:])
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "novelset" {
+		novelset(os.Args[2:])
 		return
 	}
 	cases := flag.String("cases", "16:100ms,64:200ms,256:500ms", "C:L pairs, comma-separated")
