@@ -37,15 +37,16 @@ import (
 // other; Add and Dedup modify the index and must not run concurrently with
 // any other method. An Index must not be copied after first use.
 type Index struct {
-	texts []string
-	off   []int32      // entry i has the tokens toks[off[i]:off[i+1]]
-	sigs  []noveltySig // entry id → its common elements
-	toks  []int32      // token ids of all entries, concatenated
-	elems []int32      // element ids, parallel to toks
-	vocab map[string]int32
-	occ   [][]int32       // token id → element id of its 1st, 2nd, … occurrence
-	post  [][]noveltyPost // element id → the entries holding it, ascending id
-	count []int32         // scratch for Add, by token id, all zero between calls
+	texts  []string
+	off    []int32      // entry i has the tokens toks[off[i]:off[i+1]]
+	sigs   []noveltySig // entry id → its common elements
+	toks   []int32      // token ids of all entries, concatenated
+	elems  []int32      // element ids, parallel to toks (the prefix engine keeps each entry's in its order)
+	nElems int          // element ids in use
+	vocab  map[string]int32
+	occ    [][]int32       // token id → element id of its 1st, 2nd, … occurrence
+	post   [][]noveltyPost // element id → the entries holding it, ascending id
+	count  []int32         // scratch for Add, by token id, all zero between calls
 
 	// The common elements, at most noveltySigBits of them, each with a bit
 	// in the entry signatures; chosen again each time Len doubles.
@@ -57,6 +58,8 @@ type Index struct {
 	maxLen      int // tokens of the longest entry
 
 	scratch sync.Pool // *noveltyScratch
+
+	pre prefixEngine // used instead of post, bit, byLen and sigs when pre.on
 
 	nQueries, nPairs, nLCS, nPostings, nCounted atomic.Int64
 }
@@ -114,13 +117,16 @@ func (x *Index) addTokens(text string, tokens []string) int {
 	}
 	id := int32(len(x.texts))
 	le := len(tokens)
-	for len(x.byLen) <= le {
-		x.byLen = append(x.byLen, nil)
+	var post noveltyPost
+	if !x.pre.on {
+		for len(x.byLen) <= le {
+			x.byLen = append(x.byLen, nil)
+		}
+		if x.byLen[le] == nil {
+			x.byLen[le] = new(noveltyClass)
+		}
+		post = noveltyPost{id: id, le: int32(le), pos: int32(len(x.byLen[le].ids))}
 	}
-	if x.byLen[le] == nil {
-		x.byLen[le] = new(noveltyClass)
-	}
-	post := noveltyPost{id: id, le: int32(le), pos: int32(len(x.byLen[le].ids))}
 	start := len(x.toks)
 	for _, s := range tokens {
 		t, ok := x.vocab[s]
@@ -136,20 +142,26 @@ func (x *Index) addTokens(text string, tokens []string) int {
 	if len(x.count) < len(x.occ) {
 		x.count = make([]int32, len(x.occ)+len(x.occ)/4)
 	}
+	old := !x.pre.on
 	var sig noveltySig
 	for _, t := range x.toks[start:] {
 		k := x.count[t]
 		x.count[t]++
 		if int(k) == len(x.occ[t]) {
-			x.occ[t] = append(x.occ[t], int32(len(x.post)))
-			x.post = append(x.post, nil)
-			x.bit = append(x.bit, -1)
+			x.occ[t] = append(x.occ[t], int32(x.nElems))
+			x.nElems++
+			if old {
+				x.post = append(x.post, nil)
+				x.bit = append(x.bit, -1)
+			}
 		}
 		el := x.occ[t][k]
 		x.elems = append(x.elems, el)
-		x.post[el] = append(x.post[el], post)
-		if b := x.bit[el]; b >= 0 {
-			sig[b/64] |= 1 << uint(b%64)
+		if old {
+			x.post[el] = append(x.post[el], post)
+			if b := x.bit[el]; b >= 0 {
+				sig[b/64] |= 1 << uint(b%64)
+			}
 		}
 	}
 	for _, t := range x.toks[start:] {
@@ -157,8 +169,12 @@ func (x *Index) addTokens(text string, tokens []string) int {
 	}
 	x.texts = append(x.texts, text)
 	x.off = append(x.off, int32(len(x.toks)))
-	x.sigs = append(x.sigs, sig)
 	x.maxLen = max(x.maxLen, le)
+	if !old {
+		x.prefixAdd(id)
+		return int(id)
+	}
+	x.sigs = append(x.sigs, sig)
 	cl := x.byLen[le]
 	if len(cl.ids)%64 == 0 {
 		for b := range cl.cols {
@@ -177,7 +193,7 @@ func (x *Index) addTokens(text string, tokens []string) int {
 // chooseCommon makes the noveltySigBits elements with the longest posting
 // lists the common ones and recomputes every signature.
 func (x *Index) chooseCommon() {
-	els := make([]int32, len(x.post))
+	els := make([]int32, x.nElems)
 	for i := range els {
 		els[i] = int32(i)
 	}
@@ -242,9 +258,13 @@ type Novelty struct {
 	// candidate is kept.
 	Novel bool
 	// Max is the highest Rouge-L F of the candidate against the entries,
-	// exact to the bit, whether the candidate is novel or not. With no
-	// entries to compare, Max is 0 and Novel is true.
+	// exact to the bit when Exact is set. With no entries to compare, Max
+	// is 0 and Novel is true.
 	Max float64
+	// Exact reports that Max was computed. It always is by an index from
+	// NewIndex; one from NewPrefixIndex computes it only for a candidate
+	// that is not novel, and leaves Max 0 otherwise.
+	Exact bool
 }
 
 // Check reports whether text is novel against the entries: whether its
@@ -256,6 +276,9 @@ func (x *Index) Check(text string, threshold float64) Novelty {
 	s := x.getScratch()
 	defer x.scratch.Put(s)
 	x.encode(s, &s.q, Tokenize(text))
+	if x.pre.on {
+		return x.prefixCheck(s, &s.q, threshold)
+	}
 	return x.decide(s, &s.q, 0, threshold, 0)
 }
 
@@ -282,6 +305,9 @@ func (x *Index) Dedup(texts []string, threshold float64) []Novelty {
 			x.scratch.Put(s)
 		}
 	}()
+	if x.pre.on && !x.pre.prefixReady(threshold) {
+		x.prefixBuild(threshold)
+	}
 	batch := min(noveltyBatch, len(texts))
 	tokens := make([][]string, batch)
 	queries := make([]noveltyQuery, batch)
@@ -305,7 +331,11 @@ func (x *Index) Dedup(texts []string, threshold float64) []Novelty {
 						tokens[i-lo] = Tokenize(texts[i])
 						q := &queries[i-lo]
 						x.encode(s, q, tokens[i-lo])
-						out[i] = x.decide(s, q, 0, threshold, 0)
+						if x.pre.on {
+							out[i] = x.prefixDecide(s, q, 0, threshold, 0)
+						} else {
+							out[i] = x.decide(s, q, 0, threshold, 0)
+						}
 					}
 				}
 			})
@@ -321,7 +351,11 @@ func (x *Index) Dedup(texts []string, threshold float64) []Novelty {
 					// Some tokens may have been added since.
 					x.encode(s, q, tokens[i-lo])
 				}
-				out[i] = x.decide(s, q, out[i].Max, threshold, start)
+				if x.pre.on {
+					out[i] = x.prefixDecide(s, q, out[i].Max, threshold, start)
+				} else {
+					out[i] = x.decide(s, q, out[i].Max, threshold, start)
+				}
 			}
 			if out[i].Novel {
 				x.addTokens(texts[i], tokens[i-lo])

@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -166,5 +167,35 @@ func TestNoveltySynthetic(t *testing.T) {
 	}
 	if share := float64(dups) / float64(len(a)); share < 0.15 || share > 0.25 {
 		t.Errorf("%.0f%% near duplicates, want about 20%%", 100*share)
+	}
+}
+
+// BenchmarkDedupNovel dedups the novelty benchmark set (internal/novelgen:
+// English instructions walked from the repository's corpus, 22% planted
+// near duplicates) at 0.7 with each engine. The larger sizes take
+// minutes: run one with -bench 'DedupNovel/prefix/n=1000k'.
+func BenchmarkDedupNovel(b *testing.B) {
+	for _, eng := range noveltyEngines {
+		for _, n := range []int{100_000, 200_000, 400_000, 1_000_000} {
+			b.Run(fmt.Sprintf("%s/n=%dk", eng.name, n/1000), func(b *testing.B) {
+				texts := novelSet(b, n, 1).Texts
+				b.ResetTimer()
+				var st NoveltyStats
+				kept := 0
+				for b.Loop() {
+					x := eng.new()
+					kept = 0
+					for _, d := range x.Dedup(texts, 0.7) {
+						if d.Novel {
+							kept++
+						}
+					}
+					st = x.Stats()
+				}
+				b.ReportMetric(float64(kept)/float64(n), "kept/op")
+				b.ReportMetric(float64(st.LCS), "lcs")
+				b.ReportMetric(float64(st.Postings), "postings")
+			})
+		}
 	}
 }

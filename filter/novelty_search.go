@@ -39,6 +39,15 @@ type noveltyScratch struct {
 	order   []noveltyCand
 	buckets []int32
 
+	// prefixSearch: a stamp per entry id, equal to stampVer for the
+	// entries already met by the current search.
+	stamp    []uint32
+	stampVer uint32
+	slot     []int32 // entry id → its index in pcands, -1 if ruled out
+	pcands   []prefixCand
+	needT    float64
+	needRows [][]int32 // candidate length → need by entry length, for needT
+
 	need    []int32 // entry length → minimal shared count to beat best
 	needVer []uint32
 	ver     uint32
@@ -86,11 +95,11 @@ func (x *Index) encode(s *noveltyScratch, q *noveltyQuery, tokens []string) {
 // earlier entries already score best (0 if none).
 func (x *Index) decide(s *noveltyScratch, q *noveltyQuery, best, threshold float64, minID int) Novelty {
 	if minID >= x.Len() {
-		return Novelty{Novel: best <= threshold || minID == 0, Max: best}
+		return Novelty{Novel: best <= threshold || minID == 0, Max: best, Exact: true}
 	}
 	// Every entry scores at least 0, and none above 1.
 	best = x.search(s, q, max(best, 0), minID)
-	return Novelty{Novel: best <= threshold, Max: best}
+	return Novelty{Novel: best <= threshold, Max: best, Exact: true}
 }
 
 // noveltyMaxShared is the most elements a candidate may have for the

@@ -1,0 +1,432 @@
+package filter
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"sync"
+)
+
+// The prefix engine of an Index made by NewPrefixIndex answers only the
+// novelty decision, with the exact maximum when it is above the threshold,
+// and looks only at the entries that could score above the threshold.
+//
+// Elements (token occurrences, as in the exact engine) are ordered by how
+// few entries held them when the order was last chosen, rarest first. If a
+// candidate Q and an entry E share α elements or more, the first |Q|−α+1
+// elements of Q and the first |E|−α+1 of E share one: the smallest shared
+// element is in both (AllPairs, PPJoin). A candidate of lc tokens and an
+// entry of le tokens score above t only with at least need(lc, le) shared
+// elements, and need is far higher for the longer side than for the
+// shorter: about t·le for an entry no longer than the candidate, t·lc/(2−t)
+// for the candidate. So the pairs are split by which side is longer:
+//
+//   - an entry no longer than the candidate (le ≤ lc) is found through its
+//     short prefix (le − min need over lc ≥ le, + 1 elements), read with
+//     the candidate's long one;
+//   - a longer entry through its long prefix (le − min need over lc < le,
+//     + 1), read with the candidate's short one.
+//
+// A common word thus sits in the lists of few entries, or is read by few
+// candidates. An entry met first at position i of the candidate and j of
+// its own order shares at most 1+min(|Q|−i−1, |E|−j−1) elements: below
+// need, it is dropped. The survivors' LCS is computed. Every step only
+// drops pairs whose score cannot exceed t, so the decisions equal brute
+// force, ties at the threshold included.
+//
+// The order must stay fixed while entries are indexed under it. It is
+// chosen again, and every entry indexed again, each time Len doubles, so
+// that it follows the data; an element first seen since the last choice
+// counts as held by none (rarest).
+
+// prefixExtra is ℓ of the ℓ-prefix scheme (AdaptJoin): prefixes longer by
+// ℓ−1 hold at least ℓ shared elements (the ℓ smallest) of a pair sharing
+// enough, so a pair found sharing fewer in them is dropped without its LCS.
+const prefixExtra = 2
+
+// prefixPost is an entry in a prefix posting list: the entry's id, its
+// length in tokens and the element's position in the entry's order.
+type prefixPost struct {
+	id, le, pos int32
+}
+
+// prefixEngine is the state of the prefix engine.
+type prefixEngine struct {
+	on bool    // the index uses the prefix engine
+	t  float64 // threshold the lists were built for; valid when built
+	// built reports that post holds the prefixes of every entry for t.
+	built bool
+
+	df  []int32  // element id → entries holding it
+	key []uint64 // element id → its place in the order: frozen df << 32 | id
+	// short[el] lists the entries whose short prefix holds el; long[el]
+	// those whose long prefix, but not their short one, holds it.
+	short, long [][]prefixPost
+
+	// Entry length → least need over the candidate lengths not below it
+	// (minShort) and below it (minLong); 0 when not computed yet.
+	minShort, minLong []int32
+	nextReorder       int
+
+	// mu lets concurrent Checks build the lists for a new threshold.
+	mu sync.RWMutex
+}
+
+// NewPrefixIndex returns an empty Index whose novelty checks look only at
+// the entries that could score above the threshold: Check and Dedup give
+// the same decisions as NewIndex's, and the same Max for a candidate that
+// is not novel, but for a novel candidate Max is not computed (Novelty.Exact
+// is false). A check then costs little more than reading the candidate's
+// rarest tokens' lists, however many entries there are; use it for large
+// sets. Similar is the same brute force for both.
+func NewPrefixIndex() *Index {
+	return &Index{pre: prefixEngine{on: true}}
+}
+
+// prefixKey returns the order key of element el: elements held by fewer
+// entries first.
+func (e *prefixEngine) prefixKey(el int32) uint64 {
+	if int(el) < len(e.key) {
+		return e.key[el]
+	}
+	return uint64(uint32(el)) // new since the order was chosen: held by none
+}
+
+// prefixAdd records entry id, whose elements are x.elems[x.off[id]:], in
+// the prefix engine: it sorts them into the order and, when the lists are
+// built, indexes the entry under its prefix.
+func (x *Index) prefixAdd(id int32) {
+	e := &x.pre
+	els := x.elems[x.off[id]:x.off[id+1]]
+	for _, el := range els {
+		for int(el) >= len(e.df) {
+			e.df = append(e.df, 0)
+		}
+		e.df[el]++
+	}
+	sortByKey(els, e)
+	if e.built {
+		x.prefixIndex(id)
+	}
+	if e.nextReorder == 0 {
+		e.nextReorder = 1024
+	}
+	if x.Len() >= e.nextReorder {
+		x.prefixReorder()
+	}
+}
+
+// sortByKey sorts els into e's order; els are few, so by insertion.
+func sortByKey(els []int32, e *prefixEngine) {
+	for i := 1; i < len(els); i++ {
+		v, k := els[i], e.prefixKey(els[i])
+		j := i
+		for j > 0 && e.prefixKey(els[j-1]) > k {
+			els[j] = els[j-1]
+			j--
+		}
+		els[j] = v
+	}
+}
+
+// prefixIndex appends entry id to the lists of its prefixes.
+func (x *Index) prefixIndex(id int32) {
+	e := &x.pre
+	els := x.elems[x.off[id]:x.off[id+1]]
+	le := x.entryLen(id)
+	ms, ml := x.minNeed(le)
+	for len(e.short) < len(e.df) {
+		e.short = append(e.short, nil)
+		e.long = append(e.long, nil)
+	}
+	ps := min(max(len(els)-ms+prefixExtra, 0), len(els)) // len(els) is le
+	pl := min(max(len(els)-ml+prefixExtra, ps), len(els))
+	for j, el := range els[:pl] {
+		p := prefixPost{id: id, le: int32(le), pos: int32(j)}
+		if j < ps {
+			e.short[el] = append(e.short[el], p)
+		} else {
+			e.long[el] = append(e.long[el], p)
+		}
+	}
+}
+
+// prefixReorder chooses the order again from the entries' elements,
+// sorts every entry's elements into it and, when the lists are built,
+// indexes every entry again.
+func (x *Index) prefixReorder() {
+	e := &x.pre
+	// Held by fewer entries first; ties by id.
+	e.key = slices.Grow(e.key[:0], len(e.df))[:len(e.df)]
+	for el, n := range e.df {
+		e.key[el] = uint64(n)<<32 | uint64(uint32(el))
+	}
+	for id := range x.texts {
+		els := x.elems[x.off[id]:x.off[id+1]]
+		slices.SortFunc(els, func(a, b int32) int { return cmp.Compare(e.key[a], e.key[b]) })
+	}
+	e.nextReorder = 2 * x.Len()
+	if e.built {
+		x.prefixBuild(e.t)
+	}
+}
+
+// prefixBuild indexes every entry under its prefix for threshold t.
+func (x *Index) prefixBuild(t float64) {
+	e := &x.pre
+	if !e.built || t != e.t {
+		e.t = t
+		e.minShort, e.minLong = e.minShort[:0], e.minLong[:0]
+	}
+	for i := range e.short {
+		e.short[i], e.long[i] = e.short[i][:0], e.long[i][:0]
+	}
+	e.built = true
+	for id := range x.texts {
+		x.prefixIndex(int32(id))
+	}
+}
+
+// prefixReady reports whether the lists serve threshold t: they do when
+// built for t or a lower threshold (whose prefixes are longer).
+func (e *prefixEngine) prefixReady(t float64) bool {
+	return e.built && t >= e.t
+}
+
+// prefixCheck is Check for the prefix engine.
+func (x *Index) prefixCheck(s *noveltyScratch, q *noveltyQuery, t float64) Novelty {
+	e := &x.pre
+	e.mu.RLock()
+	if !e.prefixReady(t) {
+		e.mu.RUnlock()
+		e.mu.Lock()
+		if !e.prefixReady(t) {
+			x.prefixBuild(t)
+		}
+		e.mu.Unlock()
+		e.mu.RLock()
+	}
+	defer e.mu.RUnlock()
+	return x.prefixDecide(s, q, 0, t, 0)
+}
+
+// prefixDecide is decide for the prefix engine.
+// best is the highest score above t of the entries before minID, or 0.
+func (x *Index) prefixDecide(s *noveltyScratch, q *noveltyQuery, best, t float64, minID int) Novelty {
+	if x.Len() == 0 {
+		return Novelty{Novel: true, Exact: true}
+	}
+	best = x.prefixSearch(s, q, best, t, minID)
+	if best > t {
+		return Novelty{Max: best, Exact: true}
+	}
+	return Novelty{Novel: true}
+}
+
+// minNeed returns the least number of shared elements with which an
+// entry of le tokens scores above the lists' threshold against a candidate
+// not shorter (short) and against a shorter one (long); le+1 when none
+// can.
+func (x *Index) minNeed(le int) (short, long int) {
+	e := &x.pre
+	for len(e.minShort) <= le {
+		e.minShort = append(e.minShort, 0)
+		e.minLong = append(e.minLong, 0)
+	}
+	if e.minShort[le] > 0 {
+		return int(e.minShort[le]), int(e.minLong[le])
+	}
+	short, long = le+1, le+1
+	if le > 0 {
+		// No candidate longer than le·2/t can score above t.
+		top := 2*le + 2
+		if e.t > 0 {
+			top = int(2*float64(le)/e.t) + 2
+		}
+		for lc := 1; lc <= top; lc++ {
+			if m := needAbove(e.t, lc, le); m > min(lc, le) {
+				continue // no overlap is enough
+			} else if lc >= le {
+				short = min(short, m)
+			} else {
+				long = min(long, m)
+			}
+		}
+	}
+	e.minShort[le], e.minLong[le] = int32(short), int32(long)
+	return short, long
+}
+
+// prefixCand is an entry met by a prefix search: its id and length, the
+// elements it was found to share, and the positions, in the candidate's
+// order and its own, of the last one.
+type prefixCand struct {
+	id, le, ov, i, j int32
+}
+
+// needRow returns, for a candidate of lc tokens, need[le] = needAbove(t,
+// lc, le) for every le ≤ maxLen, from the scratch's cache.
+func (s *noveltyScratch) needRow(t float64, lc, maxLen int) []int32 {
+	if s.needT != t || math.IsNaN(t) {
+		s.needT = t
+		for i := range s.needRows {
+			s.needRows[i] = s.needRows[i][:0]
+		}
+	}
+	for len(s.needRows) <= lc {
+		s.needRows = append(s.needRows, nil)
+	}
+	row := s.needRows[lc]
+	for le := len(row); le <= maxLen; le++ {
+		row = append(row, int32(needAbove(t, lc, le)))
+	}
+	s.needRows[lc] = row
+	return row[:maxLen+1]
+}
+
+// needAbove returns the least LCS with which a candidate of lc tokens and
+// an entry of le tokens score above t, in rouge_score's float arithmetic;
+// min(lc, le)+1 if none does.
+func needAbove(t float64, lc, le int) int {
+	top := min(lc, le)
+	m := min(max(int(t*float64(lc+le)/2), 1), top+1)
+	for m > 1 && scoreFromOverlap(m-1, lc, le).F > t {
+		m--
+	}
+	for m <= top && scoreFromOverlap(m, lc, le).F <= t {
+		m++
+	}
+	return m
+}
+
+// prefixSearch returns the highest of best and the scores above t of q
+// against the entries with id ≥ minID; best when none is above. The lists
+// must be ready for t.
+func (x *Index) prefixSearch(s *noveltyScratch, q *noveltyQuery, best, t float64, minID int) float64 {
+	n := x.Len()
+	lc := len(q.toks)
+	x.nQueries.Add(1)
+	x.nPairs.Add(int64(n - minID))
+	if minID >= n || best >= 1 {
+		return best
+	}
+	if t < 0 {
+		// Every entry scores above t, even one sharing nothing: compare
+		// with each.
+		s.pat.set(q.toks, len(x.occ))
+		for id := minID; id < n && best < 1; id++ {
+			tok := x.entry(int32(id))
+			best = max(best, scoreFromOverlap(s.pat.lcs(tok), lc, len(tok)).F)
+		}
+		s.pat.reset()
+		x.nLCS.Add(int64(n - minID))
+		return best
+	}
+	if lc == 0 {
+		return best
+	}
+	e := &x.pre
+	// The candidate's known elements in the order.
+	qe := append(s.rareEls[:0], q.elems...)
+	s.rareEls = qe[:0]
+	sortByKey(qe, e)
+	// need by entry length, and for each side the least need of the
+	// lengths that can score above t with the candidate's known elements.
+	need := s.needRow(t, lc, x.maxLen)
+	nq := len(qe)
+	mShort, mLong := nq+1, nq+1 // entries not longer than lc; longer
+	for le, m := range need {
+		if int(m) > min(le, nq) {
+			continue
+		}
+		if le <= lc {
+			mShort = min(mShort, int(m))
+		} else {
+			mLong = min(mLong, int(m))
+		}
+	}
+	if len(s.stamp) < n {
+		s.stamp = make([]uint32, n+n/4)
+		s.slot = make([]int32, len(s.stamp))
+	}
+	stamp, slot := s.stamp, s.slot
+	s.stampVer++
+	if s.stampVer == 0 {
+		clear(stamp)
+		s.stampVer = 1
+	}
+	ver := s.stampVer
+	cands := s.pcands[:0]
+	var postings int64
+	// scan counts the entries of list (from id minID) met at position i of
+	// the candidate: a new one is a candidate unless the length or the
+	// position rules it out; slot -1 marks it ruled out.
+	scan := func(list []prefixPost, i int, short, long bool) {
+		if minID > 0 {
+			k, _ := slices.BinarySearchFunc(list, int32(minID), func(p prefixPost, id int32) int { return cmp.Compare(p.id, id) })
+			list = list[k:]
+		}
+		postings += int64(len(list))
+		for _, p := range list {
+			if stamp[p.id] == ver {
+				if c := slot[p.id]; c >= 0 {
+					cands[c].ov++
+					cands[c].i, cands[c].j = int32(i), p.pos
+				}
+				continue
+			}
+			if longer := int(p.le) > lc; longer && !long || !longer && !short {
+				continue // read on the other side, or not at all
+			}
+			stamp[p.id] = ver
+			if int(p.le) >= len(need) || 1+min(nq-i-1, int(p.le-p.pos)-1) < int(need[p.le]) {
+				slot[p.id] = -1
+				continue
+			}
+			slot[p.id] = int32(len(cands))
+			cands = append(cands, prefixCand{id: p.id, le: p.le, ov: 1, i: int32(i), j: p.pos})
+		}
+	}
+	if mShort > nq && mLong > nq {
+		return best // no entry can share enough
+	}
+	for i, el := range qe[:min(max(nq-min(mShort, mLong)+prefixExtra, 0), nq)] {
+		if int(el) >= len(e.short) {
+			continue
+		}
+		short, long := i < nq-mShort+prefixExtra, i < nq-mLong+prefixExtra
+		scan(e.short[el], i, short, long)
+		if long {
+			scan(e.long[el], i, false, true)
+		}
+	}
+	s.pcands = cands[:0]
+	computed := int64(0)
+	set := false
+	for _, c := range cands {
+		// Elements shared after the last ones met come after them on
+		// both sides.
+		m := int(need[c.le])
+		if int(c.ov) < min(m, prefixExtra) || int(c.ov)+min(nq-int(c.i)-1, int(c.le-c.j)-1) < m {
+			continue
+		}
+		if !set {
+			s.pat.set(q.toks, len(x.occ))
+			set = true
+		}
+		tok := x.entry(c.id)
+		computed++
+		if f := scoreFromOverlap(s.pat.lcs(tok), lc, len(tok)).F; f > best && f > t {
+			best = f
+			if best >= 1 {
+				break
+			}
+		}
+	}
+	if set {
+		s.pat.reset()
+	}
+	x.nLCS.Add(computed)
+	x.nPostings.Add(postings)
+	return best
+}

@@ -1,0 +1,79 @@
+package filter
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/ensinstruct/ensinstruct/internal/novelgen"
+	"github.com/ensinstruct/ensinstruct/internal/testdata"
+)
+
+// novelSet returns n instructions of the novelty benchmarks' set.
+func novelSet(tb testing.TB, n int, seed uint64) novelgen.Set {
+	tb.Helper()
+	m, err := novelgen.Load(testdata.Root(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m.Generate(n, seed)
+}
+
+// TestPrefixIndexMatchesExact dedups 10k and 20k instructions of the
+// benchmark set with both engines, and a 3k one by brute force: every
+// decision, and every rejected candidate's score, must agree.
+func TestPrefixIndexMatchesExact(t *testing.T) {
+	set := novelSet(t, 20_000, 3)
+	t.Run("brute force 3k", func(t *testing.T) {
+		texts := set.Texts[:3000]
+		got := NewPrefixIndex().Dedup(texts, 0.7)
+		b := noveltyBrute{fast: true}
+		for i, text := range texts {
+			novel, maxScore, _ := b.check(text, 0.7)
+			noveltyCheckAgainst(t, fmt.Sprintf("text %d", i), got[i], novel, maxScore, 0.7)
+			if novel {
+				b.add(text)
+			}
+		}
+	})
+	for _, n := range []int{10_000, 20_000} {
+		t.Run(fmt.Sprintf("exact engine %dk", n/1000), func(t *testing.T) {
+			texts := set.Texts[:n]
+			want := NewIndex().Dedup(texts, 0.7)
+			x := NewPrefixIndex()
+			got := x.Dedup(texts, 0.7)
+			kept := 0
+			for i := range texts {
+				w, g := want[i], got[i]
+				if g.Novel != w.Novel || !g.Novel && (g.Max != w.Max || !g.Exact) {
+					t.Fatalf("text %d %q: prefix index %+v, exact index %+v", i, texts[i], g, w)
+				}
+				if g.Novel {
+					kept++
+				}
+			}
+			st := x.Stats()
+			t.Logf("%d kept of %d; %d LCS for %d pairs", kept, n, st.LCS, st.Pairs)
+			if st.LCS*50 > st.Pairs {
+				t.Errorf("%d LCS computed for %d pairs: the prefixes prune too little", st.LCS, st.Pairs)
+			}
+		})
+	}
+}
+
+// TestPrefixIndexThresholds checks one prefix index at several
+// thresholds in turn, lower ones making it index longer prefixes.
+func TestPrefixIndexThresholds(t *testing.T) {
+	set := novelSet(t, 4000, 4)
+	x, y := NewPrefixIndex(), NewIndex()
+	for _, s := range set.Texts[:3000] {
+		x.Add(s)
+		y.Add(s)
+	}
+	for i, q := range set.Texts[3000:] {
+		th := []float64{0.7, 0.5, 0.9, 0.3, 0.7}[i%5]
+		g, w := x.Check(q, th), y.Check(q, th)
+		if g.Novel != w.Novel || !g.Novel && g.Max != w.Max {
+			t.Fatalf("%q at %v: prefix index %+v, exact index %+v", q, th, g, w)
+		}
+	}
+}
