@@ -252,6 +252,30 @@ func TestFilterDedup(t *testing.T) {
 			t.Errorf("first record's meta %+v, want novelty_max 0", m)
 		}
 	})
+	t.Run("fast", func(t *testing.T) {
+		r := testRun(t, testRecords(recs...), Options{Dedup: &threshold, DedupFast: true, Meta: true})
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if got, want := r.outputs(), []string{"1", "3", "5"}; !slices.Equal(got, want) {
+			t.Errorf("kept %q, want %q", got, want)
+		}
+		slow := testRun(t, testRecords(recs...), Options{Dedup: &threshold, Meta: true})
+		if len(r.rejected) != len(slow.rejected) {
+			t.Fatalf("rejected %d, the exact index %d", len(r.rejected), len(slow.rejected))
+		}
+		for i, rj := range r.rejected {
+			if rj.Meta == nil || rj.Meta.NoveltyMax == nil || *rj.Meta.NoveltyMax != *slow.rejected[i].Meta.NoveltyMax {
+				t.Errorf("rejected %q: meta %+v, want the exact index's novelty score %v", rj.Instruction, rj.Meta, *slow.rejected[i].Meta.NoveltyMax)
+			}
+		}
+		// The first record is compared with nothing: its score, 0, is exact.
+		for _, k := range r.kept[1:] {
+			if m := k.Record.Meta; m == nil || m.NoveltyMax != nil {
+				t.Errorf("kept %q: meta %+v, want no novelty score", k.Record.Instruction, m)
+			}
+		}
+	})
 	t.Run("exclude", func(t *testing.T) {
 		r := testRun(t, testRecords(recs...), Options{
 			Dedup: &threshold, Exclude: []string{"List five prime numbers below 50.", "Unrelated text about cooking pasta."},

@@ -60,7 +60,7 @@ func (f *state) dedup(ctx context.Context, in <-chan []item, out chan<- []item) 
 		nov := f.index.Dedup(texts, threshold)
 		for j, n := range nov {
 			it := &chunk[idx[j]]
-			it.hasNovelty, it.novelty = true, n.Max
+			it.hasNovelty, it.novelty = n.Exact, n.Max
 			if !n.Novel {
 				it.drop = StageDedup + "/" + string(filter.ReasonNotNovel)
 			}

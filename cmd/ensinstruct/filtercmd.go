@@ -51,8 +51,9 @@ type filterFlags struct {
 	allowEcho          bool
 	allowRepetition    bool
 
-	dedup   float64
-	exclude []string
+	dedup     float64
+	dedupFast bool
+	exclude   []string
 
 	candidates []string
 
@@ -115,6 +116,7 @@ func (a *app) filterCmd() *cobra.Command {
 
 	f.Float64Var(&o.dedup, "dedup", pipeline.DefaultNoveltyThreshold, "step 2: drop near-duplicate instructions: Rouge-L F above `THRESHOLD` (give it as --dedup=T)")
 	f.Lookup("dedup").NoOptDefVal = strconv.FormatFloat(pipeline.DefaultNoveltyThreshold, 'g', -1, 64)
+	f.BoolVar(&o.dedupFast, "dedup-fast", false, "dedup: look only at pairs that could score above the threshold (same decisions; faster on large sets; kept records get no novelty_max)")
 	f.StringArrayVar(&o.exclude, "exclude", nil, "dedup: also drop instructions near-duplicating those of `FILE`, a dataset or seed file (repeatable)")
 
 	f.StringArrayVar(&o.candidates, "candidates", nil, "step 3: other models' outputs, record-aligned with the input, from `FILE` (repeatable)")
@@ -409,8 +411,11 @@ func (o filterFlags) options() (curate.Options, error) {
 		}
 		t := o.dedup
 		opts.Dedup = &t
+		opts.DedupFast = o.dedupFast
 	} else if len(o.exclude) > 0 {
 		return opts, usagef("--exclude needs --dedup")
+	} else if o.dedupFast {
+		return opts, usagef("--dedup-fast needs --dedup")
 	}
 	online := len(o.ensemble) > 0 || o.config != ""
 	if o.nats.enabled() && !online {
