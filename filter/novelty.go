@@ -32,6 +32,11 @@ import (
 // found so far, highest counts first. The maximum it finds is exact even
 // for a rejected candidate (near duplicates prune the rest hardest).
 //
+// NewPrefixIndex makes an index with another engine, for large sets: the
+// same decisions, from the few entries that could score above the
+// threshold, without the maximum of a novel candidate (see
+// novelty_prefix.go).
+//
 // The zero value is an empty index ready to use; NewIndex is equivalent.
 // Len, Text, Check, Similar and Stats may be called concurrently with each
 // other; Add and Dedup modify the index and must not run concurrently with
