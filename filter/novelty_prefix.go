@@ -327,8 +327,8 @@ func (x *Index) prefixSearch(s *noveltyScratch, q *noveltyQuery, best, t float64
 	}
 	e := &x.pre
 	// The candidate's known elements in the order.
-	qe := append(s.rareEls[:0], q.elems...)
-	s.rareEls = qe[:0]
+	qe := append(s.qsorted[:0], q.elems...)
+	s.qsorted = qe[:0]
 	sortByKey(qe, e)
 	// need by entry length, and for each side the least need of the
 	// lengths that can score above t with the candidate's known elements.

@@ -44,6 +44,7 @@ type noveltyScratch struct {
 	stamp    []uint32
 	stampVer uint32
 	slot     []int32 // entry id → its index in pcands, -1 if ruled out
+	qsorted  []int32 // the candidate's known elements in the prefix order
 	pcands   []prefixCand
 	needT    float64
 	needRows [][]int32 // candidate length → need by entry length, for needT
@@ -287,14 +288,7 @@ func (ss *noveltySearch) need(le int) int {
 	if s.needVer[le] == s.ver {
 		return int(s.need[le])
 	}
-	top := min(ss.lc, le)
-	m := min(max(int(ss.best*float64(ss.lc+le)/2), 1), top+1)
-	for m > 1 && scoreFromOverlap(m-1, ss.lc, le).F > ss.best {
-		m--
-	}
-	for m <= top && scoreFromOverlap(m, ss.lc, le).F <= ss.best {
-		m++
-	}
+	m := needAbove(ss.best, ss.lc, le)
 	s.need[le], s.needVer[le] = int32(m), s.ver
 	return m
 }
