@@ -314,7 +314,10 @@ func TestGenerateResumeAfterSIGKILL(t *testing.T) {
 				kills++
 				killTimes = append(killTimes, time.Now())
 				// What the dead process had served and had cached: only
-				// the difference may be asked for again.
+				// the difference may be asked for again. A handler still
+				// waiting out its latency when the process died may yet
+				// log its reply, so let the server settle first.
+				srv.WaitIdle()
 				distinct := map[string]bool{}
 				for _, s := range srv.Log() {
 					distinct[s.Digest] = true

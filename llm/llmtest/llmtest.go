@@ -61,6 +61,9 @@ type Server struct {
 	maxInFlight atomic.Int64
 	served      atomic.Int64
 
+	idle   sync.Cond // signalled when active drops to zero; L is &mu
+	active int       // handlers running, under mu
+
 	mu        sync.Mutex
 	count     map[string]int // request digest → replies completed
 	log       []Served
@@ -88,6 +91,7 @@ type Served struct {
 // for concurrent use. Close it when done.
 func NewServer(reply func(Call) string) *Server {
 	s := &Server{reply: reply, count: map[string]int{}}
+	s.idle.L = &s.mu
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/generate", s.ollama)
 	mux.HandleFunc("POST /api/chat", s.ollama)
@@ -99,8 +103,32 @@ func NewServer(reply func(Call) string) *Server {
 	mux.HandleFunc("POST /api/show", s.show)
 	mux.HandleFunc("GET /api/tags", s.tags)
 	mux.HandleFunc("POST /api/pull", s.pull)
-	s.Server = httptest.NewServer(mux)
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.active++
+		s.mu.Unlock()
+		defer func() {
+			s.mu.Lock()
+			if s.active--; s.active == 0 {
+				s.idle.Broadcast()
+			}
+			s.mu.Unlock()
+		}()
+		mux.ServeHTTP(w, r)
+	}))
 	return s
+}
+
+// WaitIdle waits until no handler is running. After a client process has
+// died, it makes Log final for that process: a reply whose handler was
+// still waiting out its latency is logged (or dropped) before WaitIdle
+// returns.
+func (s *Server) WaitIdle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.active > 0 {
+		s.idle.Wait()
+	}
 }
 
 // SetMissing makes the server answer every request for the named models
