@@ -217,6 +217,12 @@ func benchDistributed(b *testing.B, workers, conc int, latency time.Duration, ro
 		return time.Since(start)
 	}
 	drive("warm-up", int64(workers*conc)) // connections, consumers
+	// What the open executor costs with no call in flight (its
+	// subscriptions' heartbeats and timers), per second.
+	const idleFor = 2 * time.Second
+	c0 := cpuTime()
+	time.Sleep(idleFor)
+	idle := float64((cpuTime() - c0).Microseconds()) / idleFor.Seconds()
 	total := int64(workers * conc * rounds)
 	b.ResetTimer()
 	var wall, cpu time.Duration
@@ -232,4 +238,8 @@ func benchDistributed(b *testing.B, workers, conc int, latency time.Duration, ro
 		b.ReportMetric(100*rate/(float64(workers*conc)/latency.Seconds()), "%ideal")
 	}
 	b.ReportMetric(float64(cpu.Microseconds())/calls, "coord-µs-cpu/call")
+	b.ReportMetric(idle, "idle-µs-cpu/s")
+	// The CPU the calls themselves cost: the run's less what the same
+	// wall time costs idle.
+	b.ReportMetric((float64(cpu.Microseconds())-idle*wall.Seconds())/calls, "marginal-µs-cpu/call")
 }

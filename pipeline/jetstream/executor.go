@@ -46,6 +46,7 @@ type Executor struct {
 	res   *resources
 	local *llm.Pool
 	cache *llm.Cache // the local pool's, or nil
+	saver *saver     // writes behind to cache; nil with it
 	meter *llm.Meter
 	log   *slog.Logger
 	eps   map[string]*pacer // by model name
@@ -133,6 +134,10 @@ func NewExecutor(ctx context.Context, o Options) (*Executor, error) {
 	e.cancel = cancel
 	e.group = new(errgroup.Group)
 	e.group.Go(func() error { return e.watch(wctx, w) })
+	if e.cache != nil {
+		e.saver = newSaver(e.cache, e.log)
+		e.group.Go(func() error { e.saver.run(wctx); return nil })
+	}
 	return e, nil
 }
 
@@ -162,8 +167,9 @@ func (e *Executor) startWatches(ctx, life context.Context) (watches, error) {
 	return w, err
 }
 
-// Close stops the watches. Calls still waiting return their context's
-// error when it is cancelled; Close does not cancel them.
+// Close stops the watches and stores the results not yet written to the
+// local cache. Calls still waiting return their context's error when it
+// is cancelled; Close does not cancel them.
 func (e *Executor) Close() error {
 	e.cancel()
 	return e.group.Wait()
@@ -257,8 +263,8 @@ func (e *Executor) Stats() map[string]llm.ModelStats { return e.meter.Stats() }
 
 // Do answers a call from the local cache, else from the results bucket,
 // else queues it for the workers of its endpoint and waits for its result
-// or its failure. A result is stored in the local cache too, so that the
-// run directory can resume without NATS.
+// or its failure. A result is stored in the local cache too, within
+// localLag (see saver), so that the run directory can resume without NATS.
 func (e *Executor) Do(ctx context.Context, model string, req llm.Request, sample int) (llm.Response, error) {
 	e.meter.Call(model)
 	key, err := e.local.CacheKey(model, req, sample)
@@ -282,7 +288,7 @@ func (e *Executor) Do(ctx context.Context, model string, req llm.Request, sample
 	}
 	if found {
 		e.meter.CacheHit(model)
-		e.keep(model, key, s.Response)
+		e.keep(key, s.Response)
 		s.Cached = true
 		return s.Response, nil
 	}
@@ -308,7 +314,7 @@ func (e *Executor) Do(ctx context.Context, model string, req llm.Request, sample
 			p.tpm.ReserveN(time.Now(), min(extra, p.tpm.Burst()))
 		}
 	}
-	e.keep(model, key, resp)
+	e.keep(key, resp)
 	return resp, nil
 }
 
@@ -322,13 +328,10 @@ func (e *Executor) fail(ctx context.Context, model string, err error) error {
 	return fmt.Errorf("model %q: %w", model, err)
 }
 
-// keep stores a response in the local cache.
-func (e *Executor) keep(model, key string, resp llm.Response) {
-	if e.cache == nil {
-		return
-	}
-	if err := e.cache.Put(key, resp); err != nil {
-		e.log.Error("response cache write failed", "model", model, "err", err)
+// keep queues a response for the local cache.
+func (e *Executor) keep(key string, resp llm.Response) {
+	if e.saver != nil {
+		e.saver.add(key, resp)
 	}
 }
 
