@@ -14,6 +14,10 @@
 // ensinstruct-bench novelset -n N [-seed S] [-corpus DIR] writes the
 // novelty benchmarks' set of N instructions as JSONL records, for timing
 // ensinstruct filter --dedup on it (see docs/benchmarks.md).
+//
+// ensinstruct-bench startup -bin ENSINSTRUCT -exclude FILE [-runs R] times
+// how long generate takes to write its first record with and without an
+// --exclude file, against the fake server with no latency.
 package main
 
 import (
@@ -43,6 +47,10 @@ import (
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "serve" {
 		serve(os.Args[2:])
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "startup" {
+		startup(os.Args[2:])
 		return
 	}
 	if len(os.Args) > 1 && os.Args[1] == "novelset" {
