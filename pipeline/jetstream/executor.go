@@ -46,7 +46,7 @@ type Executor struct {
 	res   *resources
 	local *llm.Pool
 	cache *llm.Cache // the local pool's, or nil
-	saver *saver     // writes behind to cache; nil with it
+	saver *saver     // writes behind to cache; nil when cache is
 	meter *llm.Meter
 	log   *slog.Logger
 	eps   map[string]*pacer // by model name
