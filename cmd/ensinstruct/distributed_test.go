@@ -317,6 +317,7 @@ func TestDistributedIdentity(t *testing.T) {
 
 	// The same command again: everything is answered from the caches, no
 	// worker needed.
+	c.srv.WaitIdle()
 	before := c.srv.Served()
 	again, stderr, code := runCLIEnv(t, env, args...)
 	if code != 0 || again != want || c.srv.Served() != before {
@@ -545,6 +546,7 @@ func TestDistributedFilter(t *testing.T) {
 	}
 	w := startProc(t, c.bin, c.env, "worker", "--nats", c.nats.url(), "--model", "ollama:e1@"+c.srv.URL, "--model", "ollama:e2@"+c.srv.URL)
 	c.all = append(c.all, w)
+	c.srv.WaitIdle()
 	served := c.srv.Served()
 	env := map[string]string{jetstream.TokenEnv: chaosToken}
 	got, stderr, code := runCLIEnv(t, env, append([]string{"filter", "--cache", filepath.Join(c.dir, "f.db"), "--meta", "--nats", c.nats.url(), data}, specs...)...)
@@ -571,6 +573,7 @@ func TestCacheExportImport(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("local run: exit %d\n%s", code, stderr)
 	}
+	c.srv.WaitIdle() // calls the run gave up on may still be finishing
 	served := c.srv.Served()
 	_, stderr, code = runCLIEnv(t, env, "cache", "export", "--nats", c.nats.url(), "--run-dir", local)
 	if code != 0 || !strings.Contains(stderr, "responses copied") {
@@ -578,6 +581,7 @@ func TestCacheExportImport(t *testing.T) {
 	}
 	// No worker runs: every call must be answered from the bucket.
 	got, stderr, code := runCLIEnv(t, env, append(base, "--nats", c.nats.url(), "--run-dir", filepath.Join(c.dir, "other"))...)
+	c.srv.WaitIdle()
 	if code != 0 || got != want || c.srv.Served() != served {
 		t.Fatalf("distributed from the bucket: exit %d, same %v, %d calls\n%s", code, got == want, c.srv.Served()-served, stderr)
 	}
@@ -587,6 +591,7 @@ func TestCacheExportImport(t *testing.T) {
 		t.Fatalf("import: exit %d\n%s", code, stderr)
 	}
 	got, stderr, code = runCLI(t, append(base, "--run-dir", fresh)...)
+	c.srv.WaitIdle()
 	// Calls started after the target was in sight are timing-dependent
 	// (a replay runs ahead faster); they change nothing in the output.
 	if code != 0 || got != want || c.srv.Served() > served+16 {

@@ -196,6 +196,7 @@ func TestGenerateAgainstFakeServer(t *testing.T) {
 	// Calls started after the target was in sight are timing-dependent
 	// (a replay runs ahead faster), so a few may be new; they change
 	// nothing in the output.
+	srv.WaitIdle()
 	served := srv.Served()
 	out3, stderr, code := runCLI(t, args("run1")...)
 	if code != 0 || out3 != out1 {
