@@ -103,6 +103,7 @@ func TestScoreThroughPool(t *testing.T) {
 			}
 			// Row 2: "planets: nine" gets an unreadable reply; the failed and
 			// the empty candidate are not sent.
+			srv.WaitIdle()
 			if calls != 7 || int(srv.Served()) != 7 {
 				t.Errorf("%d calls, server served %d; want 7", calls, srv.Served())
 			}

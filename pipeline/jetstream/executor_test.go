@@ -64,6 +64,7 @@ func TestRoundTrip(t *testing.T) {
 			t.Errorf("call %d: got %+v, want %+v", i, r, want)
 		}
 	}
+	srv.WaitIdle() // a reply can reach the client before its handler returns
 	for d, c := range srv.Counts() {
 		if c != 2 { // once through the queue, once directly
 			t.Errorf("request %s served %d times, want 2", d, c)
@@ -83,6 +84,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 
 	// A second coordinator with an empty local cache: the bucket answers.
+	srv.WaitIdle()
 	served := srv.Served()
 	e2 := newExecutor(t, connect(t, s, ""), newPool(t, cfg, nil, nil), Options{})
 	for i := range n {
@@ -164,6 +166,7 @@ func TestSlowCall(t *testing.T) {
 	if err := g.Wait(); err != nil {
 		t.Fatal(err)
 	}
+	srv.WaitIdle() // a reply can reach the client before its handler returns
 	for d, c := range srv.Counts() {
 		if c != 1 {
 			t.Errorf("request %s served %d times", d, c)
