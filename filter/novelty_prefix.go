@@ -257,6 +257,14 @@ func (x *Index) minNeed(le int) (short, long int) {
 	return short, long
 }
 
+// prefixMark is what a prefix search knows of an entry id: met by the
+// search whose stamp is ver, at slot in its candidates (-1: ruled out).
+// One array of both keeps the look-up to one cache line.
+type prefixMark struct {
+	ver  uint32
+	slot int32
+}
+
 // prefixCand is an entry met by a prefix search: its id and length, the
 // elements it was found to share, and the positions, in the candidate's
 // order and its own, of the last one.
@@ -345,14 +353,13 @@ func (x *Index) prefixSearch(s *noveltyScratch, q *noveltyQuery, best, t float64
 			mLong = min(mLong, int(m))
 		}
 	}
-	if len(s.stamp) < n {
-		s.stamp = make([]uint32, n+n/4)
-		s.slot = make([]int32, len(s.stamp))
+	if len(s.marks) < n {
+		s.marks = make([]prefixMark, n+n/4)
 	}
-	stamp, slot := s.stamp, s.slot
+	marks := s.marks
 	s.stampVer++
 	if s.stampVer == 0 {
-		clear(stamp)
+		clear(marks)
 		s.stampVer = 1
 	}
 	ver := s.stampVer
@@ -360,7 +367,7 @@ func (x *Index) prefixSearch(s *noveltyScratch, q *noveltyQuery, best, t float64
 	var postings int64
 	// scan counts the entries of list (from id minID) met at position i of
 	// the candidate: a new one is a candidate unless the length or the
-	// position rules it out; slot -1 marks it ruled out.
+	// position rules it out; a mark's slot -1 rules it out.
 	scan := func(list []prefixPost, i int, short, long bool) {
 		if minID > 0 {
 			k, _ := slices.BinarySearchFunc(list, int32(minID), func(p prefixPost, id int32) int { return cmp.Compare(p.id, id) })
@@ -368,8 +375,9 @@ func (x *Index) prefixSearch(s *noveltyScratch, q *noveltyQuery, best, t float64
 		}
 		postings += int64(len(list))
 		for _, p := range list {
-			if stamp[p.id] == ver {
-				if c := slot[p.id]; c >= 0 {
+			mk := &marks[p.id]
+			if mk.ver == ver {
+				if c := mk.slot; c >= 0 {
 					cands[c].ov++
 					cands[c].i, cands[c].j = int32(i), p.pos
 				}
@@ -378,12 +386,12 @@ func (x *Index) prefixSearch(s *noveltyScratch, q *noveltyQuery, best, t float64
 			if longer := int(p.le) > lc; longer && !long || !longer && !short {
 				continue // read on the other side, or not at all
 			}
-			stamp[p.id] = ver
+			mk.ver = ver
 			if int(p.le) >= len(need) || 1+min(nq-i-1, int(p.le-p.pos)-1) < int(need[p.le]) {
-				slot[p.id] = -1
+				mk.slot = -1
 				continue
 			}
-			slot[p.id] = int32(len(cands))
+			mk.slot = int32(len(cands))
 			cands = append(cands, prefixCand{id: p.id, le: p.le, ov: 1, i: int32(i), j: p.pos})
 		}
 	}

@@ -39,11 +39,10 @@ type noveltyScratch struct {
 	order   []noveltyCand
 	buckets []int32
 
-	// prefixSearch: a stamp per entry id, equal to stampVer for the
-	// entries already met by the current search.
-	stamp    []uint32
+	// prefixSearch: a mark per entry id, whose ver equals stampVer for
+	// the entries already met by the current search.
+	marks    []prefixMark
 	stampVer uint32
-	slot     []int32 // entry id → its index in pcands, -1 if ruled out
 	qsorted  []int32 // the candidate's known elements in the prefix order
 	pcands   []prefixCand
 	needT    float64
