@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,7 +82,7 @@ func bruteDedup(texts []string, threshold float64) []bool {
 		toks[i] = b.encode(s)
 	}
 	vocab := len(b.vocab)
-	workers := 2
+	workers := runtime.GOMAXPROCS(0)
 	pats := make([]bitLCSPattern, workers)
 	var kept [][]int32
 	dropped := make([]bool, len(texts))

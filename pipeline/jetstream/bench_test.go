@@ -217,8 +217,9 @@ func benchDistributed(b *testing.B, workers, conc int, latency time.Duration, ro
 		return time.Since(start)
 	}
 	drive("warm-up", int64(workers*conc)) // connections, consumers
-	// What the open executor costs with no call in flight (its
-	// subscriptions' heartbeats and timers), per second.
+	// What the open executor costs per second with no call in flight:
+	// its timers, and the NATS server library's once-a-second read of
+	// /proc, which every process linking it pays.
 	const idleFor = 2 * time.Second
 	c0 := cpuTime()
 	time.Sleep(idleFor)

@@ -84,7 +84,6 @@ func TestRoundTrip(t *testing.T) {
 	}
 
 	// A second coordinator with an empty local cache: the bucket answers.
-	srv.WaitIdle()
 	served := srv.Served()
 	e2 := newExecutor(t, connect(t, s, ""), newPool(t, cfg, nil, nil), Options{})
 	for i := range n {

@@ -13,10 +13,9 @@ import (
 // bucket. The bucket is where a result becomes durable for the run: a
 // coordinator killed before its local write replays the result from the
 // bucket on resume and pays nothing again. The local copy is what lets
-// the run directory resume without NATS; writing it behind in one
-// transaction a second, instead of one commit (two fdatasyncs) per call,
-// takes the coordinator's per-call CPU from about 0.5 ms at low rates to
-// the queue's own.
+// the run directory resume without NATS. Writing it behind, one
+// transaction a second, saves the commit (two fdatasyncs, about 0.5 ms of
+// CPU) that a call had to itself when calls came too slowly to share one.
 const localLag = time.Second
 
 // localBatch is how many queued results trigger a write before localLag.
