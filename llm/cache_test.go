@@ -14,6 +14,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 func TestCacheGetPut(t *testing.T) {
@@ -72,6 +73,20 @@ func TestCacheSecondOpenerGetsClearError(t *testing.T) {
 	// The first opener is unaffected.
 	if err := c.Put("k", Response{Text: "x"}); err != nil {
 		t.Errorf("Put after the failed second open: %v", err)
+	}
+}
+
+// TestCacheKeyStable: the keys of existing caches never change.
+func TestCacheKeyStable(t *testing.T) {
+	base := Request{Prompt: "p", MaxTokens: 5, Temperature: 0.7, TopP: 1, TopK: 50, Seed: ptr[int64](1), Stop: []string{"a", "b"}}
+	chat := Request{Messages: []Message{{Role: "system", Content: "s"}, {Role: "user", Content: "héllo"}}, MaxTokens: 256}
+	for _, c := range []struct{ got, want string }{
+		{CacheKey("ollama http://h:1", "m", base, 0), "5e092fdd82c65f2c29063b9a3aa99f68276d123ca477669d7b203373af9fc2c4"},
+		{CacheKey("openai https://api.example.com/v1", "gpt", chat, 3), "d818d2a7fc2822046ac6a3bcae65da21ab0f7df213d201326f7e4317786ccb61"},
+	} {
+		if c.got != c.want {
+			t.Errorf("key %s, want %s", c.got, c.want)
+		}
 	}
 }
 
@@ -153,7 +168,12 @@ func TestCacheKey(t *testing.T) {
 // cacheChildEnv makes the test binary act as the child of
 // TestCacheSurvivesSIGKILL: it writes entries to the cache at the path in the
 // variable, printing the index of each committed write, until killed.
-const cacheChildEnv = "ENSINSTRUCT_TEST_CACHE_CHILD"
+// With cacheChildBehindEnv set it writes behind, committing every
+// millisecond, and prints the last index a Flush made durable.
+const (
+	cacheChildEnv       = "ENSINSTRUCT_TEST_CACHE_CHILD"
+	cacheChildBehindEnv = "ENSINSTRUCT_TEST_CACHE_CHILD_BEHIND"
+)
 
 func childResponse(i int) Response {
 	return Response{Text: strings.Repeat(fmt.Sprintf("entry %d ", i), 1+i%50), FinishReason: "stop", CompletionTokens: i}
@@ -164,7 +184,12 @@ func TestCacheChildWriter(t *testing.T) {
 	if path == "" {
 		t.Skip("helper for TestCacheSurvivesSIGKILL")
 	}
-	c, err := OpenCache(path)
+	behind := os.Getenv(cacheChildBehindEnv) != ""
+	var opts []CacheOption
+	if behind {
+		opts = append(opts, CacheWriteBehind(time.Millisecond))
+	}
+	c, err := OpenCache(path, opts...)
 	if err != nil {
 		fmt.Println("open error:", err)
 		os.Exit(3)
@@ -174,18 +199,35 @@ func TestCacheChildWriter(t *testing.T) {
 			fmt.Println("put error:", err)
 			os.Exit(3)
 		}
-		fmt.Println(i)
+		if !behind {
+			fmt.Println(i)
+			continue
+		}
+		if i%10 == 9 {
+			if err := c.Flush(); err != nil {
+				fmt.Println("flush error:", err)
+				os.Exit(3)
+			}
+			fmt.Println(i)
+		}
 	}
 }
 
+// TestCacheSurvivesSIGKILL kills a process writing to the cache, three times
+// with synchronous Puts and three times writing behind. The write-behind
+// child commits every millisecond (about 0.3 ms of each cycle is the
+// commit), so most of those kills land inside a group commit.
 func TestCacheSurvivesSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a child process")
 	}
 	path := filepath.Join(t.TempDir(), "cache.db")
-	for round := range 3 {
+	for round := range 6 {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCacheChildWriter$", "-test.count=1")
 		cmd.Env = append(os.Environ(), cacheChildEnv+"="+path)
+		if round >= 3 {
+			cmd.Env = append(cmd.Env, cacheChildBehindEnv+"=1")
+		}
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -198,7 +240,7 @@ func TestCacheSurvivesSIGKILL(t *testing.T) {
 		// the time).
 		sc := bufio.NewScanner(out)
 		committed := -1
-		target := 20 + 37*round
+		target := 20 + 37*(round%3)
 		for sc.Scan() {
 			n, err := strconv.Atoi(sc.Text())
 			if err != nil {
@@ -283,4 +325,135 @@ func TestCachePutMany(t *testing.T) {
 	if err := c.PutMany(keys, resps[:1]); err == nil {
 		t.Error("mismatched keys and responses accepted")
 	}
+}
+
+func TestCacheWriteBehind(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cache.db")
+	c, err := OpenCache(path, CacheWriteBehind(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Response{Text: "queued", FinishReason: "stop", CompletionTokens: 2}
+	if err := c.Put("k", want); err != nil {
+		t.Fatal(err)
+	}
+	// Readable at once, before any commit.
+	if stored(t, c, "k") {
+		t.Fatal("the entry was committed before its interval")
+	}
+	got, found, err := c.Get("k")
+	want.Cached = true
+	if err != nil || !found || got != want {
+		t.Fatalf("Get of a queued entry = %+v, %v, %v; want %+v", got, found, err, want)
+	}
+	if ok, err := c.Has("k"); !ok || err != nil {
+		t.Fatalf("Has of a queued entry = %v, %v", ok, err)
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if !stored(t, c, "k") {
+		t.Fatal("Flush did not commit the entry")
+	}
+	// A full queue commits without waiting for the interval.
+	for i := range writeBehindBatch {
+		if err := c.Put(fmt.Sprintf("full-%d", i), Response{Text: "x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !stored(t, c, fmt.Sprintf("full-%d", writeBehindBatch-1)) {
+		if time.Now().After(deadline) {
+			t.Fatal("a full queue was not committed")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Close commits the rest; Puts after it fail.
+	if err := c.Put("last", Response{Text: "y"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Put("late", Response{Text: "z"}); err == nil {
+		t.Fatal("Put after Close succeeded")
+	}
+	c, err = OpenCache(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if n, err := c.Len(); n != 1+writeBehindBatch+1 || err != nil {
+		t.Fatalf("after reopening: %d entries, %v; want %d", n, err, writeBehindBatch+2)
+	}
+}
+
+func TestCacheWriteBehindInterval(t *testing.T) {
+	c, err := OpenCache(filepath.Join(t.TempDir(), "cache.db"), CacheWriteBehind(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Put("k", Response{Text: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !stored(t, c, "k") {
+		if time.Now().After(deadline) {
+			t.Fatal("the entry was not committed by the interval")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, found := c.wb.get("k"); found {
+		t.Fatal("a committed entry is still queued")
+	}
+}
+
+// TestCacheWriteBehindFailure: a failed commit keeps its entries readable
+// and queued, and the next Put reports it, once.
+func TestCacheWriteBehindFailure(t *testing.T) {
+	c, err := OpenCache(filepath.Join(t.TempDir(), "cache.db"), CacheWriteBehind(5*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.db.Close() // every commit from here on fails
+	if err := c.Put("k", Response{Text: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	// The committer's next tick fails; a Put then reports it.
+	deadline := time.Now().Add(10 * time.Second)
+	var perr error
+	for i := 0; perr == nil; i++ {
+		if time.Now().After(deadline) {
+			t.Fatal("no Put reported the failed commit")
+		}
+		time.Sleep(5 * time.Millisecond)
+		perr = c.Put(fmt.Sprintf("k%d", i), Response{Text: "y"})
+	}
+	if !errors.Is(perr, bolterrors.ErrDatabaseNotOpen) {
+		t.Fatalf("Put after a failed commit = %v, want the commit's error", perr)
+	}
+	if _, found, err := c.Get("k"); !found || err != nil {
+		t.Fatalf("after a failed commit: found=%v err=%v", found, err)
+	}
+	if err := c.Flush(); err == nil {
+		t.Fatal("Flush into a closed file succeeded")
+	}
+	if err := c.Close(); err == nil {
+		t.Fatal("Close with entries it could not commit succeeded")
+	}
+}
+
+// stored reports whether key is committed in c's file, not only queued.
+func stored(t *testing.T, c *Cache, key string) bool {
+	t.Helper()
+	var found bool
+	err := c.db.View(func(tx *bolt.Tx) error {
+		found = tx.Bucket(responsesBucket).Get([]byte(key)) != nil
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
 }

@@ -257,7 +257,7 @@ func (j Job) Start(ctx context.Context) (*Run, error) {
 	if err := os.MkdirAll(r.runDir, 0o755); err != nil {
 		return nil, fmt.Errorf("run directory: %w", err)
 	}
-	if r.cache, err = llm.OpenCache(filepath.Join(r.runDir, "cache.db")); err != nil {
+	if r.cache, err = llm.OpenCache(filepath.Join(r.runDir, "cache.db"), llm.CacheWriteBehind(llm.WriteBehind)); err != nil {
 		return nil, err
 	}
 	if r.pool, err = llm.NewPool(j.Pool, j.poolOptions(r.cache)...); err != nil {
@@ -414,6 +414,11 @@ func (r *Run) Wait(ctx context.Context) (Manifest, error) {
 	}
 	stopTimeline()
 	if cerr := r.evidence.Close(); cerr != nil && runErr == nil {
+		runErr = cerr
+	}
+	// The responses behind the records are durable before the output is
+	// committed and the manifest says so.
+	if cerr := r.cache.Flush(); cerr != nil && runErr == nil {
 		runErr = cerr
 	}
 	status := StatusOf(runErr, ctx.Err() != nil, counts)

@@ -62,7 +62,7 @@ func (a *app) filterPool(o filterFlags) (*llm.Pool, []llm.ModelInfo, func() erro
 			}
 			path = filepath.Join(dir, "ensinstruct", "responses.db")
 		}
-		c, err := llm.OpenCache(path)
+		c, err := llm.OpenCache(path, llm.CacheWriteBehind(llm.WriteBehind))
 		if err != nil {
 			return nil, nil, noop, fmt.Errorf("%w (give another --cache FILE, or --no-cache)", err)
 		}
