@@ -12,10 +12,17 @@ import (
 // a busy endpoint (the standard library keeps 2, which makes a pool with
 // more concurrency open and close connections all the time). Timeouts come
 // from each call's context.
-func newHTTPClient() *http.Client {
+func newHTTPClient() *http.Client { return newHTTPClientFor(64) }
+
+// newHTTPClientFor returns the shared client for a pool whose busiest host
+// may have perHost calls in flight at once: it keeps that many idle
+// connections to each host (at least 64), so that a connection that
+// finishes a call is kept for the next one instead of being closed and
+// dialled again.
+func newHTTPClientFor(perHost int) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 256
-	t.MaxIdleConnsPerHost = 64
+	t.MaxIdleConnsPerHost = max(64, perHost)
+	t.MaxIdleConns = max(256, t.MaxIdleConnsPerHost)
 	return &http.Client{Transport: t}
 }
 

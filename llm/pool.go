@@ -9,6 +9,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -162,9 +163,6 @@ func NewPool(cfg Config, opts ...Option) (*Pool, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.client == nil {
-		o.client = newHTTPClient()
-	}
 	if o.logger == nil {
 		o.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -239,11 +237,19 @@ func NewPool(cfg Config, opts ...Option) (*Pool, error) {
 		}
 		epCfg[n] = v
 	}
+	perHost := map[string]int{}
 	for _, g := range groups {
-		ep := newEndpoint(redactURL(g.url), epCfg[g.url].withDefaults(g.backend), len(g.members))
+		ec := epCfg[g.url].withDefaults(g.backend)
+		ep := newEndpoint(redactURL(g.url), ec, len(g.members))
 		for _, m := range g.members {
 			m.ep = ep
 		}
+		if u, err := url.Parse(g.url); err == nil {
+			perHost[u.Host] += ec.MaxConcurrent
+		}
+	}
+	if o.client == nil {
+		o.client = newHTTPClientFor(slices.Max(append(slices.Collect(maps.Values(perHost)), 0)))
 	}
 
 	// Build the backends.
