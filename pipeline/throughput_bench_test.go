@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -115,4 +116,67 @@ func (c *countingExec) Do(ctx context.Context, model string, req llm.Request, sa
 	c.outstanding.Add(1)
 	defer c.outstanding.Add(-1)
 	return c.inner.Do(ctx, model, req, sample)
+}
+
+// BenchmarkRunnerOverhead is the pipeline's own CPU per model call: the
+// whole Runner (prompts, parsing, novelty, ensemble, consensus, evidence
+// left out) against an executor that answers at once in process, with no
+// HTTP and no cache. The "reply" sub-benchmark is the fake's own cost of
+// composing the same replies, to subtract.
+func BenchmarkRunnerOverhead(b *testing.B) {
+	models := []llm.ModelInfo{
+		{Name: "gen", Roles: []llm.Role{llm.RoleInstructions, llm.RoleInstances}, Style: "completion"},
+		{Name: "e1", Roles: []llm.Role{llm.RoleEnsemble}, Style: "completion"},
+		{Name: "e2", Roles: []llm.Role{llm.RoleEnsemble}, Style: "completion"},
+	}
+	var reqs []fakeCall
+	rec := &recordingExec{inner: newFakeExec(1, 0), calls: &reqs}
+	b.Run("pipeline", func(b *testing.B) {
+		var calls int64
+		for i := 0; b.Loop(); i++ {
+			fe := newFakeExec(1, 0)
+			var exec Executor = fe
+			if i == 0 {
+				rec.inner = fe
+				exec = rec
+			}
+			r, err := New(exec, Options{Seeds: pipelinetest.Seeds(), Seed: 1, TargetA: 200, TargetB: 100, Models: models})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := r.Run(context.Background(), func(output.Record) error { return nil }); err != nil {
+				b.Fatal(err)
+			}
+			calls += fe.calls.Load()
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(calls), "ns/call")
+	})
+	b.Run("reply", func(b *testing.B) {
+		for b.Loop() {
+			for _, c := range reqs {
+				fakeReply(c.model, c.req, c.sample)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(reqs)), "ns/call")
+	})
+}
+
+type fakeCall struct {
+	model  string
+	req    llm.Request
+	sample int
+}
+
+// recordingExec records the calls it passes on.
+type recordingExec struct {
+	inner Executor
+	mu    sync.Mutex
+	calls *[]fakeCall
+}
+
+func (r *recordingExec) Do(ctx context.Context, model string, req llm.Request, sample int) (llm.Response, error) {
+	r.mu.Lock()
+	*r.calls = append(*r.calls, fakeCall{model, req, sample})
+	r.mu.Unlock()
+	return r.inner.Do(ctx, model, req, sample)
 }

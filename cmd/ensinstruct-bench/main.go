@@ -9,7 +9,8 @@
 //	go run ./cmd/ensinstruct-bench -c 64 -l 200ms -n 400
 //
 // Several -c/-l pairs may be given as -cases 16:100ms,64:200ms,256:500ms.
-// -cpuprofile FILE writes a CPU profile of the generate runs.
+// -cpuprofile FILE writes a CPU profile of the generate runs, -memprofile
+// FILE an allocation profile of the whole command.
 //
 // ensinstruct-bench novelset -n N [-seed S] [-corpus DIR] writes the
 // novelty benchmarks' set of N instructions as JSONL records, for timing
@@ -62,7 +63,18 @@ func main() {
 	runs := flag.Int("runs", 3, "runs of each measurement")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the generate runs to `FILE`")
 	skipBare := flag.Bool("no-bare", false, "skip the bare client (to profile generate alone)")
+	memprofile := flag.String("memprofile", "", "write an allocation profile of the whole run to `FILE` at the end")
 	flag.Parse()
+	if *memprofile != "" {
+		defer func() {
+			f, err := os.Create(*memprofile)
+			if err != nil {
+				fatal(err)
+			}
+			pprof.Lookup("allocs").WriteTo(f, 0)
+			f.Close()
+		}()
+	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
