@@ -43,19 +43,43 @@ func (r rng) shuffle(n int, swap func(i, j int)) {
 }
 
 // sample returns min(k, n) distinct indices of [0, n), in random order
-// (none when k ≤ 0).
+// (none when k ≤ 0). It is the first k steps of a Fisher–Yates shuffle of
+// 0..n-1, keeping only the positions the steps have moved, so that it
+// costs O(k²) however large n grows (n is the accepted instructions,
+// which a long run counts in hundreds of thousands).
 func (r rng) sample(n, k int) []int {
 	k = max(0, min(k, n))
-	idx := make([]int, n)
-	for i := range idx {
-		idx[i] = i
+	out := make([]int, k)
+	moved := make([]movedIndex, 0, 2*k)
+	at := func(i int) int {
+		for _, m := range moved {
+			if m.pos == i {
+				return m.val
+			}
+		}
+		return i
 	}
-	for i := 0; i < k; i++ {
+	set := func(i, v int) {
+		for x := range moved {
+			if moved[x].pos == i {
+				moved[x].val = v
+				return
+			}
+		}
+		moved = append(moved, movedIndex{i, v})
+	}
+	for i := range k {
 		j := i + r.intN(n-i)
-		idx[i], idx[j] = idx[j], idx[i]
+		vi, vj := at(i), at(j)
+		set(j, vi)
+		set(i, vj)
+		out[i] = vj
 	}
-	return idx[:k]
+	return out
 }
+
+// movedIndex is a position of sample's virtual shuffle and its value.
+type movedIndex struct{ pos, val int }
 
 // seedValue derives the sampling seed sent with a request, so that
 // backends that honour seeds reproduce a reply even without the cache.
