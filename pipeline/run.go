@@ -22,6 +22,8 @@ type Runner struct {
 	// report; its figures are sums, so they do not depend on the order
 	// the types' decisions interleave in.
 	reliability filter.Reliability
+	// exclude indexes Options.Exclude, shared by the types; nil without.
+	exclude *filter.Index
 }
 
 // New validates opts and returns a Runner that sends its model calls to
@@ -36,6 +38,15 @@ func New(exec Executor, opts Options) (*Runner, error) {
 	opts = opts.withDefaults()
 	r := &Runner{exec: exec, opts: opts}
 	a, b := seeds.Split(opts.Seeds)
+	// The exclusion set is indexed once, for both types: it is read-only
+	// from here on, and a candidate is novel when it is novel against its
+	// own type's entries and against it.
+	if len(opts.Exclude) > 0 {
+		r.exclude = filter.NewIndex()
+		for _, x := range opts.Exclude {
+			r.exclude.Add(x)
+		}
+	}
 	r.types = []*typeRun{
 		newTypeRun(r, seeds.TypeA, opts.TargetA, a),
 		newTypeRun(r, seeds.TypeB, opts.TargetB, b),

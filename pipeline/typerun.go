@@ -72,6 +72,18 @@ type emitted struct {
 	rejected   []output.Rejected
 }
 
+// novelty checks instr against the type's entries and the exclusion set:
+// what one index holding both would answer, since the maximum over the
+// union is the larger of the two maxima.
+func (t *typeRun) novelty(instr string) filter.Novelty {
+	nov := t.index.Check(instr, t.opts.noveltyThreshold())
+	if x := t.r.exclude; x != nil {
+		ex := x.Check(instr, t.opts.noveltyThreshold())
+		nov = filter.Novelty{Novel: nov.Novel && ex.Novel, Max: max(nov.Max, ex.Max), Exact: nov.Exact && ex.Exact}
+	}
+	return nov
+}
+
 func newTypeRun(r *Runner, typ seeds.Type, target int, tasks []seeds.Task) *typeRun {
 	o := &r.opts
 	t := &typeRun{
@@ -88,9 +100,6 @@ func newTypeRun(r *Runner, typ seeds.Type, target int, tasks []seeds.Task) *type
 	for _, s := range tasks {
 		t.seedTexts = append(t.seedTexts, s.Instruction)
 		t.index.Add(s.Instruction)
-	}
-	for _, x := range o.Exclude {
-		t.index.Add(x)
 	}
 	t.ens = Ensemble{Sampling: o.EnsembleSampling, Consensus: o.Consensus, Judge: o.judge()}
 	// Outputs the heuristics would reject take no part in the vote.
@@ -427,7 +436,7 @@ func (t *typeRun) consume(ctx context.Context, g *errgroup.Group, c *instrCall, 
 		t.dropInstruction(c, r, instr, nil)
 		return accepted
 	}
-	nov := t.index.Check(instr, t.opts.noveltyThreshold())
+	nov := t.novelty(instr)
 	if !nov.Novel {
 		t.dropInstruction(c, filter.ReasonNotNovel, instr, &nov.Max)
 		return accepted
