@@ -435,8 +435,9 @@ func (p *Pool) Stats() map[string]ModelStats {
 // waits out an exponential backoff with jitter (or the server's
 // Retry-After, if longer; a Retry-After also pauses the whole endpoint) and
 // tries again, up to the configured attempts. Other failures return at
-// once. A successful response is stored in the cache before Do returns;
-// failures never are.
+// once. A successful response is stored in the cache before Do returns
+// (committed, or queued for a write-behind cache's next commit); failures
+// never are.
 //
 // sample distinguishes repeated samples of the same request: it is part of
 // the cache key only. Cancelling ctx stops any wait and the call in flight;
