@@ -227,7 +227,12 @@ func (a *app) filter(ctx context.Context, o filterFlags, args []string) (err err
 		if err != nil {
 			return err
 		}
-		defer closeCache()
+		defer func() {
+			// The cache writes behind: its last commit happens here.
+			if err := closeCache(); err != nil {
+				a.logger().Error("response cache: the last responses were not saved; a rerun pays for them again", "err", err)
+			}
+		}()
 		opts.Executor, calls = pool, pool
 		if o.nats.enabled() {
 			d := a.distributed(o.nats, a.logger())
