@@ -39,8 +39,12 @@ func ErrorOfKind(kind string) error {
 }
 
 // Range calls fn for every stored response, in key order, until fn
-// returns an error (which Range returns). fn must not write to the cache.
+// returns an error (which Range returns), after committing any queued
+// ones. fn must not write to the cache.
 func (c *Cache) Range(fn func(key string, r Response) error) error {
+	if err := c.Flush(); err != nil {
+		return err
+	}
 	return c.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(responsesBucket).ForEach(func(k, v []byte) error {
 			var r Response
