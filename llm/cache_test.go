@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -467,4 +468,56 @@ func stored(t *testing.T, c *Cache, key string) bool {
 		t.Fatal(err)
 	}
 	return found
+}
+
+// Concurrent Puts, Gets and commits: every entry is readable from the
+// moment its Put returns, through its commit, and after reopening.
+func TestCacheWriteBehindConcurrent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cache.db")
+	c, err := OpenCache(path, CacheWriteBehind(time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers, each = 4, 300
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				key := fmt.Sprintf("w%d-%d", w, i)
+				want := childResponse(w*each + i)
+				if err := c.Put(key, want); err != nil {
+					t.Error(err)
+					return
+				}
+				// Read it back, and an earlier one, while commits run.
+				for _, k := range []int{i, i / 2} {
+					got, found, err := c.Get(fmt.Sprintf("w%d-%d", w, k))
+					want := childResponse(w*each + k)
+					want.Cached = true
+					if err != nil || !found || got != want {
+						t.Errorf("Get %d of writer %d: found=%v err=%v", k, w, found, err)
+						return
+					}
+				}
+				if i%50 == 0 {
+					if err := c.Flush(); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c, err = OpenCache(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if n, err := c.Len(); n != writers*each || err != nil {
+		t.Fatalf("%d entries after reopening (%v), want %d", n, err, writers*each)
+	}
 }
