@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -74,6 +75,22 @@ func CacheWriteBehind(interval time.Duration) CacheOption {
 		if interval > 0 {
 			c.wb = &writeBehind{every: interval}
 		}
+	}
+}
+
+// SetWriteBehind changes the commit interval of a write-behind cache, from
+// its next tick on: for an owner whose results are durable elsewhere
+// first (the distributed coordinator's are in the results bucket), so
+// that its copy may trail further. It does nothing to a synchronous cache
+// or for interval ≤ 0.
+func (c *Cache) SetWriteBehind(interval time.Duration) {
+	if c == nil || c.wb == nil || interval <= 0 {
+		return
+	}
+	c.wb.interval.Store(int64(interval))
+	select {
+	case c.wb.reset <- struct{}{}:
+	default: // a change is already signalled; it reads the latest interval
 	}
 }
 
@@ -273,8 +290,11 @@ type writeBehind struct {
 	every time.Duration
 	db    *bolt.DB
 	kick  chan struct{} // signalled when writeBehindBatch entries wait
-	quit  chan struct{}
-	done  chan struct{}
+	reset chan struct{} // signalled when interval changes
+	// interval is the commit interval set by SetWriteBehind, read on reset.
+	interval atomic.Int64
+	quit     chan struct{}
+	done     chan struct{}
 
 	commit sync.Mutex // one commit at a time
 
@@ -294,6 +314,7 @@ func (w *writeBehind) start(c *Cache) {
 	w.db = c.db
 	w.queued = make(map[string]queuedEntry)
 	w.kick = make(chan struct{}, 1)
+	w.reset = make(chan struct{}, 1)
 	w.quit = make(chan struct{})
 	w.done = make(chan struct{})
 	go w.run()
@@ -338,6 +359,9 @@ func (w *writeBehind) run() {
 		select {
 		case <-w.quit:
 			return
+		case <-w.reset:
+			t.Reset(time.Duration(w.interval.Load()))
+			continue
 		case <-t.C:
 		case <-w.kick:
 		}

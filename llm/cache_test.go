@@ -421,6 +421,37 @@ func TestCacheWriteBehindInterval(t *testing.T) {
 	}
 }
 
+// SetWriteBehind shortens an hour-long interval: the entry is committed
+// within seconds.
+func TestCacheSetWriteBehind(t *testing.T) {
+	c, err := OpenCache(filepath.Join(t.TempDir(), "cache.db"), CacheWriteBehind(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetWriteBehind(20 * time.Millisecond)
+	if err := c.Put("k", Response{Text: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !stored(t, c, "k") {
+		if time.Now().After(deadline) {
+			t.Fatal("the entry waited for the old interval")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// A synchronous cache stays synchronous.
+	s, err := OpenCache(filepath.Join(t.TempDir(), "sync.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.SetWriteBehind(time.Second)
+	if err := s.Put("k", Response{Text: "x"}); err != nil || !stored(t, s, "k") {
+		t.Fatalf("a synchronous Put after SetWriteBehind: err=%v stored=%v", err, stored(t, s, "k"))
+	}
+}
+
 // TestCacheWriteBehindFailure: a failed commit keeps its entries readable
 // and queued, and the next Put reports it, once.
 func TestCacheWriteBehindFailure(t *testing.T) {

@@ -163,7 +163,7 @@ func benchDistributed(b *testing.B, workers, conc int, latency time.Duration, ro
 		urls = append(urls, helper(b, helperEnv+"=worker", "BENCH_NATS="+url, "BENCH_INDEX="+strconv.Itoa(i),
 			"BENCH_LATENCY="+latency.String(), "BENCH_CONCURRENCY="+strconv.Itoa(conc)))
 	}
-	cache, err := llm.OpenCache(b.TempDir() + "/cache.db")
+	cache, err := llm.OpenCache(b.TempDir()+"/cache.db", llm.CacheWriteBehind(llm.WriteBehind))
 	if err != nil {
 		b.Fatal(err)
 	}

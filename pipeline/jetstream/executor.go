@@ -46,7 +46,6 @@ type Executor struct {
 	res   *resources
 	local *llm.Pool
 	cache *llm.Cache // the local pool's, or nil
-	saver *saver     // writes behind to cache; nil when cache is
 	meter *llm.Meter
 	log   *slog.Logger
 	eps   map[string]*pacer // by model name
@@ -134,10 +133,9 @@ func NewExecutor(ctx context.Context, o Options) (*Executor, error) {
 	e.cancel = cancel
 	e.group = new(errgroup.Group)
 	e.group.Go(func() error { return e.watch(wctx, w) })
-	if e.cache != nil {
-		e.saver = newSaver(e.cache, e.log)
-		e.group.Go(func() error { e.saver.run(wctx); return nil })
-	}
+	// The bucket is where a result is durable for the run: the local copy
+	// may trail it further than a local run's cache trails its calls.
+	e.cache.SetWriteBehind(localLag)
 	return e, nil
 }
 
@@ -167,9 +165,9 @@ func (e *Executor) startWatches(ctx, life context.Context) (watches, error) {
 	return w, err
 }
 
-// Close stops the watches and stores the results not yet written to the
-// local cache. Calls still waiting return their context's error when it
-// is cancelled; Close does not cancel them.
+// Close stops the watches. The results not yet written to the local cache
+// are written when the cache is closed. Calls still waiting return their
+// context's error when it is cancelled; Close does not cancel them.
 func (e *Executor) Close() error {
 	e.cancel()
 	return e.group.Wait()
@@ -264,7 +262,8 @@ func (e *Executor) Stats() map[string]llm.ModelStats { return e.meter.Stats() }
 // Do answers a call from the local cache, else from the results bucket,
 // else queues it for the workers of its endpoint and waits for its result
 // or its failure. A result is stored in the local cache too, within
-// localLag (see saver), so that the run directory can resume without NATS.
+// localLag when the cache writes behind, so that the run directory can
+// resume without NATS.
 func (e *Executor) Do(ctx context.Context, model string, req llm.Request, sample int) (llm.Response, error) {
 	e.meter.Call(model)
 	key, err := e.local.CacheKey(model, req, sample)
@@ -328,12 +327,24 @@ func (e *Executor) fail(ctx context.Context, model string, err error) error {
 	return fmt.Errorf("model %q: %w", model, err)
 }
 
-// keep queues a response for the local cache.
+// keep stores a response in the local cache.
 func (e *Executor) keep(key string, resp llm.Response) {
-	if e.saver != nil {
-		e.saver.add(key, resp)
+	if e.cache == nil {
+		return
+	}
+	if err := e.cache.Put(key, resp); err != nil {
+		e.log.Error("response cache write failed; the result stays in the bucket", "err", err)
 	}
 }
+
+// localLag is how far the coordinator's local cache may trail the results
+// bucket (see llm.Cache.SetWriteBehind). The bucket is where a result
+// becomes durable for the run: a coordinator killed before its local write
+// replays the result from the bucket on resume and pays nothing again. The
+// local copy is what lets the run directory resume without NATS. One
+// commit a second instead of ten spares nine commits of about 0.14 ms of
+// CPU each: at 16 calls a second, some 80 µs a call.
+const localLag = time.Second
 
 // lookup reads key from the results bucket, retrying while NATS is away.
 func (e *Executor) lookup(ctx context.Context, key string) (stored, bool, error) {

@@ -30,7 +30,7 @@ func TestRoundTrip(t *testing.T) {
 	srv := echoServer(t, 5*time.Millisecond)
 	cfg := poolConfig(srv.URL, 3)
 	env := map[string]string{"MY_KEY": "sk-worker-secret"}
-	cache, err := llm.OpenCache(t.TempDir() + "/cache.db")
+	cache, err := llm.OpenCache(t.TempDir()+"/cache.db", llm.CacheWriteBehind(llm.WriteBehind))
 	if err != nil {
 		t.Fatal(err)
 	}
