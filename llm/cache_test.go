@@ -31,14 +31,7 @@ func TestCacheGetPut(t *testing.T) {
 	if err := c.Put("k", want); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	c, err = OpenCache(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c = reopen(t, c)
 	got, found, err := c.Get("k")
 	if err != nil || !found {
 		t.Fatalf("Get after reopen = %v, %v", found, err)
@@ -540,15 +533,23 @@ func TestCacheWriteBehindConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	c, err = OpenCache(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c = reopen(t, c)
 	if n, err := c.Len(); n != writers*each || err != nil {
 		t.Fatalf("%d entries after reopening (%v), want %d", n, err, writers*each)
 	}
+}
+
+// reopen closes c and opens its file again, synchronously, to be closed at
+// the end of the test.
+func reopen(t *testing.T, c *Cache) *Cache {
+	t.Helper()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := OpenCache(c.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }

@@ -66,7 +66,7 @@ func TestNoveltyWithExcludeEqualsOneIndex(t *testing.T) {
 // No kept instruction of a run with --exclude is too close to an excluded
 // one, and the exclusion set turned candidates away.
 func TestRunWithExclude(t *testing.T) {
-	ref, _, err := runToBytes(t, newFakeExec(1, 0), testOptions())
+	ref, refCounts, err := runToBytes(t, newFakeExec(1, 0), testOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,16 +87,14 @@ func TestRunWithExclude(t *testing.T) {
 			t.Errorf("kept %q, Rouge-L %.3f against the exclusion set", s, n.Max)
 		}
 	}
-	refCounts, notNovel := 0, 0
-	for _, c := range counts {
-		notNovel += c.Dropped["instruction/"+string(filter.ReasonNotNovel)]
+	notNovel := func(counts map[string]Counts) (n int) {
+		for _, c := range counts {
+			n += c.Dropped["instruction/"+string(filter.ReasonNotNovel)]
+		}
+		return n
 	}
-	_, rc, _ := runToBytes(t, newFakeExec(1, 0), testOptions())
-	for _, c := range rc {
-		refCounts += c.Dropped["instruction/"+string(filter.ReasonNotNovel)]
-	}
-	if notNovel <= refCounts {
-		t.Errorf("%d candidates not novel with the exclusion set, %d without", notNovel, refCounts)
+	if with, without := notNovel(counts), notNovel(refCounts); with <= without {
+		t.Errorf("%d candidates not novel with the exclusion set, %d without", with, without)
 	}
 }
 

@@ -129,24 +129,23 @@ func BenchmarkRunnerOverhead(b *testing.B) {
 		{Name: "e1", Roles: []llm.Role{llm.RoleEnsemble}, Style: "completion"},
 		{Name: "e2", Roles: []llm.Role{llm.RoleEnsemble}, Style: "completion"},
 	}
+	run := func(exec Executor) {
+		r, err := New(exec, Options{Seeds: pipelinetest.Seeds(), Seed: 1, TargetA: 200, TargetB: 100, Models: models})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := r.Run(context.Background(), func(output.Record) error { return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// The calls of one run, for the reply sub-benchmark.
 	var reqs []fakeCall
-	rec := &recordingExec{inner: newFakeExec(1, 0), calls: &reqs}
+	run(&recordingExec{inner: newFakeExec(1, 0), calls: &reqs})
 	b.Run("pipeline", func(b *testing.B) {
 		var calls int64
-		for i := 0; b.Loop(); i++ {
+		for b.Loop() {
 			fe := newFakeExec(1, 0)
-			var exec Executor = fe
-			if i == 0 {
-				rec.inner = fe
-				exec = rec
-			}
-			r, err := New(exec, Options{Seeds: pipelinetest.Seeds(), Seed: 1, TargetA: 200, TargetB: 100, Models: models})
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := r.Run(context.Background(), func(output.Record) error { return nil }); err != nil {
-				b.Fatal(err)
-			}
+			run(fe)
 			calls += fe.calls.Load()
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(calls), "ns/call")
