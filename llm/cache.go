@@ -228,6 +228,16 @@ func (c *Cache) PutMany(keys []string, resps []Response) error {
 		}
 		vals[i] = v
 	}
+	if c.wb != nil {
+		// Through the queue, so that a value queued earlier under one of
+		// the keys cannot be committed over the new one later.
+		for i, k := range keys {
+			if err := c.wb.put(k, vals[i]); err != nil {
+				return fmt.Errorf("response cache %s: writing: %w", c.path, err)
+			}
+		}
+		return c.Flush()
+	}
 	err := c.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(responsesBucket)
 		for i, k := range keys {

@@ -483,6 +483,32 @@ func TestCacheWriteBehindFailure(t *testing.T) {
 	}
 }
 
+// PutMany on a write-behind cache is durable when it returns, and wins
+// over a value queued earlier under the same key.
+func TestCacheWriteBehindPutMany(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cache.db")
+	c, err := OpenCache(path, CacheWriteBehind(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Put("k", Response{Text: "old"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PutMany([]string{"k", "j"}, []Response{{Text: "new"}, {Text: "j"}}); err != nil {
+		t.Fatal(err)
+	}
+	if !stored(t, c, "k") || !stored(t, c, "j") {
+		t.Fatal("PutMany returned before its entries were committed")
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	c = reopen(t, c)
+	if r, found, err := c.Get("k"); err != nil || !found || r.Text != "new" {
+		t.Fatalf("after PutMany over a queued value: %q, %v, %v; want \"new\"", r.Text, found, err)
+	}
+}
+
 // stored reports whether key is committed in c's file, not only queued.
 func stored(t *testing.T, c *Cache, key string) bool {
 	t.Helper()
