@@ -73,7 +73,8 @@ type CacheOption func(*Cache)
 func CacheWriteBehind(interval time.Duration) CacheOption {
 	return func(c *Cache) {
 		if interval > 0 {
-			c.wb = &writeBehind{every: interval}
+			c.wb = new(writeBehind)
+			c.wb.interval.Store(int64(interval))
 		}
 	}
 }
@@ -297,11 +298,10 @@ func (c *Cache) Close() error {
 // queued entries are readable until a commit holding them succeeds; an
 // entry put again while its commit runs stays queued with the newer value.
 type writeBehind struct {
-	every time.Duration
 	db    *bolt.DB
 	kick  chan struct{} // signalled when writeBehindBatch entries wait
 	reset chan struct{} // signalled when interval changes
-	// interval is the commit interval set by SetWriteBehind, read on reset.
+	// interval is the commit interval, changed by SetWriteBehind.
 	interval atomic.Int64
 	quit     chan struct{}
 	done     chan struct{}
@@ -363,7 +363,7 @@ func (w *writeBehind) put(key string, v []byte) error {
 
 func (w *writeBehind) run() {
 	defer close(w.done)
-	t := time.NewTicker(w.every)
+	t := time.NewTicker(time.Duration(w.interval.Load()))
 	defer t.Stop()
 	for {
 		select {
