@@ -237,7 +237,7 @@ func NewPool(cfg Config, opts ...Option) (*Pool, error) {
 		}
 		epCfg[n] = v
 	}
-	perHost := map[string]int{}
+	perHost, busiest := map[string]int{}, 0
 	for _, g := range groups {
 		ec := epCfg[g.url].withDefaults(g.backend)
 		ep := newEndpoint(redactURL(g.url), ec, len(g.members))
@@ -246,10 +246,11 @@ func NewPool(cfg Config, opts ...Option) (*Pool, error) {
 		}
 		if u, err := url.Parse(g.url); err == nil {
 			perHost[u.Host] += ec.MaxConcurrent
+			busiest = max(busiest, perHost[u.Host])
 		}
 	}
 	if o.client == nil {
-		o.client = newHTTPClientFor(slices.Max(append(slices.Collect(maps.Values(perHost)), 0)))
+		o.client = newHTTPClientFor(busiest)
 	}
 
 	// Build the backends.
