@@ -3,6 +3,7 @@ package filter
 import (
 	"cmp"
 	"math"
+	"math/bits"
 	"slices"
 	"sync"
 )
@@ -30,25 +31,35 @@ import (
 // A common word thus sits in the lists of few entries, or is read by few
 // candidates. An entry met first at position i of the candidate and j of
 // its own order shares at most 1+min(|Q|−i−1, |E|−j−1) elements: below
-// need, it is dropped. The survivors' LCS is computed. Every step only
-// drops pairs whose score cannot exceed t, so the decisions equal brute
-// force, ties at the threshold included.
+// need, it is dropped.
+//
+// Each posting also carries the entry's sketch, 64 bits: bit b is set
+// when one of the entry's elements falls in bucket b (the 16 elements
+// held by most entries have a bucket each; the others are hashed into the
+// other 48). Counting, for each bucket the entry has, the candidate's
+// elements in it bounds the elements they share from above, so the
+// posting alone rules out almost every entry met, without a look at the
+// entry itself or at what else the search has met of it. The survivors'
+// LCS is computed. Every step only drops pairs whose score cannot exceed
+// t, so the decisions equal brute force, ties at the threshold included.
 //
 // The order must stay fixed while entries are indexed under it. It is
 // chosen again, and every entry indexed again, each time Len doubles, so
 // that it follows the data; an element first seen since the last choice
 // counts as held by none (rarest).
 
-// prefixExtra is ℓ of the ℓ-prefix scheme (AdaptJoin): prefixes longer by
-// ℓ−1 hold at least ℓ shared elements (the ℓ smallest) of a pair sharing
-// enough, so a pair found sharing fewer in them is dropped without its LCS.
-const prefixExtra = 2
-
 // prefixPost is an entry in a prefix posting list: the entry's id, its
-// length in tokens and the element's position in the entry's order.
+// length in tokens and the element's position in the entry's order (both
+// saturated at 65535), and its sketch.
 type prefixPost struct {
-	id, le, pos int32
+	id      int32
+	le, pos uint16
+	sk      uint64
 }
+
+// prefixSketchDedicated is how many of the most held elements have a
+// sketch bucket of their own.
+const prefixSketchDedicated = 16
 
 // prefixEngine is the state of the prefix engine.
 type prefixEngine struct {
@@ -57,8 +68,11 @@ type prefixEngine struct {
 	// built reports that post holds the prefixes of every entry for t.
 	built bool
 
-	df  []int32  // element id → entries holding it
-	key []uint64 // element id → its place in the order: frozen df << 32 | id
+	df []int32 // element id → entries holding it
+	// bucket[el] is element el's bucket in the sketches, chosen with the
+	// order; an element past its end hashes into the shared buckets.
+	bucket []uint8
+	key    []uint64 // element id → its place in the order: frozen df << 32 | id
 	// short[el] lists the entries whose short prefix holds el; long[el]
 	// those whose long prefix, but not their short one, holds it.
 	short, long [][]prefixPost
@@ -116,6 +130,29 @@ func (x *Index) prefixAdd(id int32) {
 	}
 }
 
+// prefixBucket returns element el's sketch bucket.
+func (e *prefixEngine) prefixBucket(el int32) uint {
+	if int(el) < len(e.bucket) {
+		return uint(e.bucket[el])
+	}
+	return prefixSketchHash(el)
+}
+
+// prefixSketchHash is the shared bucket of element el.
+func prefixSketchHash(el int32) uint {
+	return prefixSketchDedicated + uint(uint32(el)*0x9e3779b1>>26)%(64-prefixSketchDedicated)
+}
+
+// sketch returns the sketch of an entry's elements: bit b set when one
+// of them is in bucket b.
+func (e *prefixEngine) sketch(els []int32) uint64 {
+	var sk uint64
+	for _, el := range els {
+		sk |= 1 << e.prefixBucket(el)
+	}
+	return sk
+}
+
 // sortByKey sorts els into e's order; els are few, so by insertion.
 func sortByKey(els []int32, e *prefixEngine) {
 	for i := 1; i < len(els); i++ {
@@ -139,10 +176,11 @@ func (x *Index) prefixIndex(id int32) {
 		e.short = append(e.short, nil)
 		e.long = append(e.long, nil)
 	}
-	ps := min(max(len(els)-ms+prefixExtra, 0), len(els)) // len(els) is le
-	pl := min(max(len(els)-ml+prefixExtra, ps), len(els))
+	ps := min(max(len(els)-ms+1, 0), len(els)) // len(els) is le
+	pl := min(max(len(els)-ml+1, ps), len(els))
+	sk := e.sketch(els)
 	for j, el := range els[:pl] {
-		p := prefixPost{id: id, le: int32(le), pos: int32(j)}
+		p := prefixPost{id: id, le: uint16(min(le, math.MaxUint16)), pos: uint16(min(j, math.MaxUint16)), sk: sk}
 		if j < ps {
 			e.short[el] = append(e.short[el], p)
 		} else {
@@ -164,6 +202,19 @@ func (x *Index) prefixReorder() {
 	for id := range x.texts {
 		els := x.elems[x.off[id]:x.off[id+1]]
 		slices.SortFunc(els, func(a, b int32) int { return cmp.Compare(e.key[a], e.key[b]) })
+	}
+	// Sketch buckets: the most held elements one each, the rest hashed.
+	e.bucket = slices.Grow(e.bucket[:0], len(e.df))[:len(e.df)]
+	for el := range e.bucket {
+		e.bucket[el] = uint8(prefixSketchHash(int32(el)))
+	}
+	top := make([]int32, 0, len(e.df))
+	for el := range e.df {
+		top = append(top, int32(el))
+	}
+	slices.SortFunc(top, func(a, b int32) int { return cmp.Compare(e.key[b], e.key[a]) })
+	for b, el := range top[:min(len(top), prefixSketchDedicated)] {
+		e.bucket[el] = uint8(b)
 	}
 	e.nextReorder = 2 * x.Len()
 	if e.built {
@@ -257,21 +308,6 @@ func (x *Index) minNeed(le int) (short, long int) {
 	return short, long
 }
 
-// prefixMark is what a prefix search knows of an entry id: met by the
-// search whose stamp is ver, at slot in its candidates (-1: ruled out).
-// One array of both keeps the look-up to one cache line.
-type prefixMark struct {
-	ver  uint32
-	slot int32
-}
-
-// prefixCand is an entry met by a prefix search: its id and length, the
-// elements it was found to share, and the positions, in the candidate's
-// order and its own, of the last one.
-type prefixCand struct {
-	id, le, ov, i, j int32
-}
-
 // needRow returns, for a candidate of lc tokens, need[le] = needAbove(t,
 // lc, le) for every le ≤ maxLen, from the scratch's cache.
 func (s *noveltyScratch) needRow(t float64, lc, maxLen int) []int32 {
@@ -354,7 +390,7 @@ func (x *Index) prefixSearch(s *noveltyScratch, q *noveltyQuery, best, t float64
 		}
 	}
 	if len(s.marks) < n {
-		s.marks = make([]prefixMark, n+n/4)
+		s.marks = make([]uint32, n+n/4)
 	}
 	marks := s.marks
 	s.stampVer++
@@ -365,44 +401,70 @@ func (x *Index) prefixSearch(s *noveltyScratch, q *noveltyQuery, best, t float64
 	ver := s.stampVer
 	cands := s.pcands[:0]
 	var postings int64
-	// scan counts the entries of list (from id minID) met at position i of
-	// the candidate: a new one is a candidate unless the length or the
-	// position rules it out; a mark's slot -1 rules it out.
+	// The candidate's sketch, as layers: bit b of layer k is set when
+	// more than k of its elements are in bucket b. An entry with sketch sk
+	// shares at most Σ_k popcount(layer[k] & sk) elements with it.
+	var cnt [64]int
+	layers := s.layers[:0]
+	for _, el := range qe {
+		b := e.prefixBucket(el)
+		k := int(cnt[b])
+		cnt[b]++
+		if k == len(layers) {
+			layers = append(layers, 0)
+		}
+		layers[k] |= 1 << b
+	}
+	s.layers = layers[:0]
+	// scan looks at the entries of list (from id minID) met at position
+	// i of the candidate: one is a candidate unless its length, the
+	// position or its sketch rules it out. An entry's first meeting is at
+	// its smallest shared element, where the bounds hold; at a later one
+	// it is already a candidate if it can be.
 	scan := func(list []prefixPost, i int, short, long bool) {
 		if minID > 0 {
 			k, _ := slices.BinarySearchFunc(list, int32(minID), func(p prefixPost, id int32) int { return cmp.Compare(p.id, id) })
 			list = list[k:]
 		}
 		postings += int64(len(list))
+		rest := nq - i - 1
 		for _, p := range list {
-			mk := &marks[p.id]
-			if mk.ver == ver {
-				if c := mk.slot; c >= 0 {
-					cands[c].ov++
-					cands[c].i, cands[c].j = int32(i), p.pos
-				}
-				continue
+			le := int(p.le)
+			if le == math.MaxUint16 {
+				le = x.entryLen(p.id)
 			}
-			if longer := int(p.le) > lc; longer && !long || !longer && !short {
+			if longer := le > lc; longer && !long || !longer && !short {
 				continue // read on the other side, or not at all
 			}
-			mk.ver = ver
-			if int(p.le) >= len(need) || 1+min(nq-i-1, int(p.le-p.pos)-1) < int(need[p.le]) {
-				mk.slot = -1
+			if le >= len(need) {
 				continue
 			}
-			mk.slot = int32(len(cands))
-			cands = append(cands, prefixCand{id: p.id, le: p.le, ov: 1, i: int32(i), j: p.pos})
+			m := int(need[le])
+			if 1+min(rest, le-int(p.pos)-1) < m {
+				continue
+			}
+			ov := 0
+			for _, l := range layers {
+				ov += bits.OnesCount64(l & p.sk)
+			}
+			if ov < m {
+				continue
+			}
+			if marks[p.id] == ver {
+				continue // a candidate already
+			}
+			marks[p.id] = ver
+			cands = append(cands, p.id)
 		}
 	}
 	if mShort > nq && mLong > nq {
 		return best // no entry can share enough
 	}
-	for i, el := range qe[:min(max(nq-min(mShort, mLong)+prefixExtra, 0), nq)] {
+	for i, el := range qe[:min(max(nq-min(mShort, mLong)+1, 0), nq)] {
 		if int(el) >= len(e.short) {
 			continue
 		}
-		short, long := i < nq-mShort+prefixExtra, i < nq-mLong+prefixExtra
+		short, long := i < nq-mShort+1, i < nq-mLong+1
 		scan(e.short[el], i, short, long)
 		if long {
 			scan(e.long[el], i, false, true)
@@ -411,18 +473,12 @@ func (x *Index) prefixSearch(s *noveltyScratch, q *noveltyQuery, best, t float64
 	s.pcands = cands[:0]
 	computed := int64(0)
 	set := false
-	for _, c := range cands {
-		// Elements shared after the last ones met come after them on
-		// both sides.
-		m := int(need[c.le])
-		if int(c.ov) < min(m, prefixExtra) || int(c.ov)+min(nq-int(c.i)-1, int(c.le-c.j)-1) < m {
-			continue
-		}
+	for _, id := range cands {
 		if !set {
 			s.pat.set(q.toks, len(x.occ))
 			set = true
 		}
-		tok := x.entry(c.id)
+		tok := x.entry(id)
 		computed++
 		if f := scoreFromOverlap(s.pat.lcs(tok), lc, len(tok)).F; f > best && f > t {
 			best = f

@@ -2,6 +2,9 @@ package filter
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ensinstruct/ensinstruct/internal/novelgen"
@@ -75,5 +78,51 @@ func TestPrefixIndexThresholds(t *testing.T) {
 		if g.Novel != w.Novel || !g.Novel && g.Max != w.Max {
 			t.Fatalf("%q at %v: prefix index %+v, exact index %+v", q, th, g, w)
 		}
+	}
+}
+
+// TestPrefixIndexLongTexts checks texts longer than the 65535 tokens a
+// posting holds exactly, with thousands of a candidate's elements in each
+// sketch bucket, against the exact engine.
+func TestPrefixIndexLongTexts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long texts")
+	}
+	r := rand.New(rand.NewPCG(7, 7))
+	words := func(n, vocab int) []string {
+		w := make([]string, n)
+		for i := range w {
+			w[i] = fmt.Sprintf("w%d", r.IntN(vocab))
+		}
+		return w
+	}
+	edit := func(w []string, k int) []string {
+		w = slices.Clone(w)
+		for range k {
+			w[r.IntN(len(w))] = "edited"
+		}
+		return w
+	}
+	long := words(70_000, 40)
+	mid := words(20_000, 3000)
+	texts := []string{
+		strings.Join(long, " "),
+		strings.Join(mid, " "),
+		strings.Join(edit(long, 500), " "),   // near duplicate of the first
+		strings.Join(words(70_000, 40), " "), // same vocabulary, other order
+		strings.Join(edit(mid, 9000), " "),   // too far from the second
+		strings.Join(edit(mid, 2000), " "),
+		"a short one among them",
+	}
+	want := NewIndex().Dedup(texts, 0.7)
+	got := NewPrefixIndex().Dedup(texts, 0.7)
+	for i := range texts {
+		w, g := want[i], got[i]
+		if g.Novel != w.Novel || !g.Novel && g.Max != w.Max {
+			t.Errorf("text %d: prefix index %+v, exact index %+v", i, g, w)
+		}
+	}
+	if want[2].Novel || !want[4].Novel || want[5].Novel {
+		t.Errorf("exact index %+v: the edits are not near or far as meant", want)
 	}
 }

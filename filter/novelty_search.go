@@ -41,10 +41,11 @@ type noveltyScratch struct {
 
 	// prefixSearch: a mark per entry id, whose ver equals stampVer for
 	// the entries already met by the current search.
-	marks    []prefixMark
+	marks    []uint32
 	stampVer uint32
-	qsorted  []int32 // the candidate's known elements in the prefix order
-	pcands   []prefixCand
+	qsorted  []int32  // the candidate's known elements in the prefix order
+	pcands   []int32  // the entries a prefix search could not rule out
+	layers   []uint64 // the candidate's sketch layers
 	needT    float64
 	needRows [][]int32 // candidate length → need by entry length, for needT
 
