@@ -310,14 +310,27 @@ func (x *Index) Dedup(texts []string, threshold float64) []Novelty {
 			x.scratch.Put(s)
 		}
 	}()
-	if x.pre.on && !x.pre.prefixReady(threshold) {
-		x.prefixBuild(threshold)
+	if x.pre.on {
+		if !x.pre.prefixReady(threshold) {
+			x.prefixBuild(threshold)
+		}
+		// The lists are sorted between batches, not while phase 2 adds
+		// entries: a sort there would move this batch's entries out of
+		// the id order that lets phase 2 read only them.
+		x.pre.deferSort = true
+		defer func() {
+			x.pre.deferSort = false
+			x.prefixSortDue()
+		}()
 	}
 	batch := min(noveltyBatch, len(texts))
 	tokens := make([][]string, batch)
 	queries := make([]noveltyQuery, batch)
 	for lo := 0; lo < len(texts); lo += batch {
 		hi := min(lo+batch, len(texts))
+		if x.pre.on {
+			x.prefixSortDue()
+		}
 		start := x.Len()
 		// Phase 1, in parallel: each text against the index as of now.
 		// The index is only read.

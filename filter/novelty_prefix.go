@@ -57,6 +57,28 @@ type prefixPost struct {
 	sk      uint64
 }
 
+// prefixList is the posting list of one element and prefix kind. Its
+// first sorted postings are in (length group, position, id) order, where
+// the group is the entry's length up to prefixGroups−1, which stands for
+// that length and longer; when there are prefixDirMin of them or more,
+// dirs[dir:] is a directory of where each group starts. The postings
+// after them, of entries indexed since, are in id order.
+//
+// The directory lets a search read, of each length it can score above
+// the threshold with, only the postings whose position in the entry's
+// order leaves enough elements after it: most of a common element's
+// list is not read at all.
+type prefixList struct {
+	posts  []prefixPost
+	sorted int32
+	dir    int32 // -1: none
+}
+
+const (
+	prefixGroups = 256
+	prefixDirMin = 32
+)
+
 // prefixSketchDedicated is how many of the most held elements have a
 // sketch bucket of their own.
 const prefixSketchDedicated = 16
@@ -75,7 +97,15 @@ type prefixEngine struct {
 	key    []uint64 // element id → its place in the order: frozen df << 32 | id
 	// short[el] lists the entries whose short prefix holds el; long[el]
 	// those whose long prefix, but not their short one, holds it.
-	short, long [][]prefixPost
+	short, long []prefixList
+	// dirs holds the directories of the sorted parts of long lists.
+	dirs []int32
+	// sortedN is the number of entries, the first ones, whose postings
+	// are in the sorted parts of the lists; deferSort holds the sorting
+	// of newer ones off until prefixSortDue is called.
+	sortedN   int
+	deferSort bool
+	merge     []prefixPost // scratch for prefixSort
 
 	// Entry length → least need over the candidate lengths not below it
 	// (minShort) and below it (minLong); 0 when not computed yet.
@@ -121,6 +151,9 @@ func (x *Index) prefixAdd(id int32) {
 	sortByKey(els, e)
 	if e.built {
 		x.prefixIndex(id)
+		if !e.deferSort {
+			x.prefixSortDue()
+		}
 	}
 	if e.nextReorder == 0 {
 		e.nextReorder = 1024
@@ -173,8 +206,8 @@ func (x *Index) prefixIndex(id int32) {
 	le := x.entryLen(id)
 	ms, ml := x.minNeed(le)
 	for len(e.short) < len(e.df) {
-		e.short = append(e.short, nil)
-		e.long = append(e.long, nil)
+		e.short = append(e.short, prefixList{dir: -1})
+		e.long = append(e.long, prefixList{dir: -1})
 	}
 	ps := min(max(len(els)-ms+1, 0), len(els)) // len(els) is le
 	pl := min(max(len(els)-ml+1, ps), len(els))
@@ -182,9 +215,9 @@ func (x *Index) prefixIndex(id int32) {
 	for j, el := range els[:pl] {
 		p := prefixPost{id: id, le: uint16(min(le, math.MaxUint16)), pos: uint16(min(j, math.MaxUint16)), sk: sk}
 		if j < ps {
-			e.short[el] = append(e.short[el], p)
+			e.short[el].posts = append(e.short[el].posts, p)
 		} else {
-			e.long[el] = append(e.long[el], p)
+			e.long[el].posts = append(e.long[el].posts, p)
 		}
 	}
 }
@@ -230,12 +263,104 @@ func (x *Index) prefixBuild(t float64) {
 		e.minShort, e.minLong = e.minShort[:0], e.minLong[:0]
 	}
 	for i := range e.short {
-		e.short[i], e.long[i] = e.short[i][:0], e.long[i][:0]
+		e.short[i] = prefixList{posts: e.short[i].posts[:0], dir: -1}
+		e.long[i] = prefixList{posts: e.long[i].posts[:0], dir: -1}
 	}
+	e.sortedN = 0
 	e.built = true
 	for id := range x.texts {
 		x.prefixIndex(int32(id))
 	}
+	x.prefixSort()
+}
+
+// prefixSortDue sorts the postings of the entries indexed since the last
+// sort into the lists' sorted parts when they are many enough, an eighth
+// of the rest: the lists are then read mostly through their directories,
+// at a cost of sorting every posting about eight times over a set's
+// growth.
+func (x *Index) prefixSortDue() {
+	e := &x.pre
+	if e.built && x.Len()-e.sortedN > max(e.sortedN/8, 1024) {
+		x.prefixSort()
+	}
+}
+
+// prefixSort sorts every list's postings into its sorted part and makes
+// the directories again.
+func (x *Index) prefixSort() {
+	e := &x.pre
+	e.dirs = e.dirs[:0]
+	for _, lists := range [2][]prefixList{e.short, e.long} {
+		for i := range lists {
+			l := &lists[i]
+			if int(l.sorted) < len(l.posts) {
+				e.merge = l.sortTail(e.merge)
+			}
+			l.dir = -1
+			if len(l.posts) >= prefixDirMin {
+				l.dir = int32(len(e.dirs))
+				e.dirs = l.appendDir(e.dirs)
+			}
+		}
+	}
+	e.sortedN = x.Len()
+}
+
+// prefixGroup returns the length group of a posting.
+func prefixGroup(p prefixPost) int { return min(int(p.le), prefixGroups-1) }
+
+// comparePrefixPost orders postings by length group, position and id.
+func comparePrefixPost(a, b prefixPost) int {
+	if c := cmp.Compare(prefixGroup(a), prefixGroup(b)); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.pos, b.pos); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.id, b.id)
+}
+
+// sortTail sorts the postings after the sorted part and merges them into
+// it, with buf as scratch; it returns buf, grown if needed.
+func (l *prefixList) sortTail(buf []prefixPost) []prefixPost {
+	tail := l.posts[l.sorted:]
+	slices.SortFunc(tail, comparePrefixPost)
+	if l.sorted > 0 {
+		buf = append(buf[:0], l.posts[:l.sorted]...)
+		a, b, out := buf, tail, l.posts[:0]
+		// out never overtakes b: it holds fewer postings than a and b
+		// together have been read.
+		for len(a) > 0 && len(b) > 0 {
+			if comparePrefixPost(b[0], a[0]) < 0 {
+				out = append(out, b[0])
+				b = b[1:]
+			} else {
+				out = append(out, a[0])
+				a = a[1:]
+			}
+		}
+		copy(out[len(out):len(out)+len(a)], a) // what is left of b is in place
+	}
+	l.sorted = int32(len(l.posts))
+	return buf
+}
+
+// appendDir appends the directory of l's sorted part to dirs: the first
+// and last length groups held, lo and hi, then where each group from lo
+// to hi+1 starts.
+func (l *prefixList) appendDir(dirs []int32) []int32 {
+	posts := l.posts[:l.sorted]
+	lo, hi := prefixGroup(posts[0]), prefixGroup(posts[len(posts)-1])
+	dirs = append(dirs, int32(lo), int32(hi))
+	k := 0
+	for g := lo; g <= hi+1; g++ {
+		for k < len(posts) && prefixGroup(posts[k]) < g {
+			k++
+		}
+		dirs = append(dirs, int32(k))
+	}
+	return dirs
 }
 
 // prefixReady reports whether the lists serve threshold t: they do when
@@ -416,19 +541,32 @@ func (x *Index) prefixSearch(s *noveltyScratch, q *noveltyQuery, best, t float64
 		layers[k] |= 1 << b
 	}
 	s.layers = layers[:0]
-	// scan looks at the entries of list (from id minID) met at position
-	// i of the candidate: one is a candidate unless its length, the
+	// take makes entry id a candidate unless its sketch rules it out; m
+	// is the least shared count it needs.
+	take := func(id int32, sk uint64, m int) {
+		ov := 0
+		for _, l := range layers {
+			ov += bits.OnesCount64(l & sk)
+		}
+		if ov >= m && marks[id] != ver {
+			marks[id] = ver
+			cands = append(cands, id)
+		}
+	}
+	// scanPosts looks at the entries of posts met at position i of the
+	// candidate, those with id ≥ minID when they are in id order (and
+	// all of them otherwise): one is a candidate unless its length, the
 	// position or its sketch rules it out. An entry's first meeting is at
 	// its smallest shared element, where the bounds hold; at a later one
 	// it is already a candidate if it can be.
-	scan := func(list []prefixPost, i int, short, long bool) {
-		if minID > 0 {
-			k, _ := slices.BinarySearchFunc(list, int32(minID), func(p prefixPost, id int32) int { return cmp.Compare(p.id, id) })
-			list = list[k:]
+	scanPosts := func(posts []prefixPost, i int, short, long, byID bool) {
+		if minID > 0 && byID {
+			k, _ := slices.BinarySearchFunc(posts, int32(minID), func(p prefixPost, id int32) int { return cmp.Compare(p.id, id) })
+			posts = posts[k:]
 		}
-		postings += int64(len(list))
+		postings += int64(len(posts))
 		rest := nq - i - 1
-		for _, p := range list {
+		for _, p := range posts {
 			le := int(p.le)
 			if le == math.MaxUint16 {
 				le = x.entryLen(p.id)
@@ -436,26 +574,57 @@ func (x *Index) prefixSearch(s *noveltyScratch, q *noveltyQuery, best, t float64
 			if longer := le > lc; longer && !long || !longer && !short {
 				continue // read on the other side, or not at all
 			}
-			if le >= len(need) {
-				continue
-			}
 			m := int(need[le])
-			if 1+min(rest, le-int(p.pos)-1) < m {
+			if 1+min(rest, le-int(p.pos)-1) < m || int(p.id) < minID {
 				continue
 			}
-			ov := 0
-			for _, l := range layers {
-				ov += bits.OnesCount64(l & p.sk)
-			}
-			if ov < m {
-				continue
-			}
-			if marks[p.id] == ver {
-				continue // a candidate already
-			}
-			marks[p.id] = ver
-			cands = append(cands, p.id)
+			take(p.id, p.sk, m)
 		}
+	}
+	// scan looks at the entries of list met at position i. Of the sorted
+	// part of a list with a directory it reads, for each length, only the
+	// postings whose position passes.
+	scan := func(l *prefixList, i int, short, long bool) {
+		if minID < e.sortedN {
+			sorted := l.posts[:l.sorted]
+			if l.dir < 0 {
+				scanPosts(sorted, i, short, long, false)
+			} else {
+				dir := e.dirs[l.dir:]
+				lo, hi := int(dir[0]), int(dir[1])
+				starts := dir[2:]
+				first, last := lo, min(hi, prefixGroups-2, len(need)-1)
+				if !short {
+					first = max(first, lc+1)
+				}
+				if !long {
+					last = min(last, lc)
+				}
+				rest := nq - i - 1
+				for g := first; g <= last; g++ {
+					m := int(need[g])
+					if m > rest+1 || m > g {
+						continue
+					}
+					posts := sorted[starts[g-lo]:starts[g-lo+1]]
+					read := 0
+					for _, p := range posts {
+						if int(p.pos) > g-m {
+							break // the rest of the length's postings are further on
+						}
+						read++
+						if int(p.id) >= minID {
+							take(p.id, p.sk, m)
+						}
+					}
+					postings += int64(read)
+				}
+				if hi == prefixGroups-1 {
+					scanPosts(sorted[starts[hi-lo]:], i, short, long, false)
+				}
+			}
+		}
+		scanPosts(l.posts[l.sorted:], i, short, long, true)
 	}
 	if mShort > nq && mLong > nq {
 		return best // no entry can share enough
@@ -465,9 +634,9 @@ func (x *Index) prefixSearch(s *noveltyScratch, q *noveltyQuery, best, t float64
 			continue
 		}
 		short, long := i < nq-mShort+1, i < nq-mLong+1
-		scan(e.short[el], i, short, long)
+		scan(&e.short[el], i, short, long)
 		if long {
-			scan(e.long[el], i, false, true)
+			scan(&e.long[el], i, false, true)
 		}
 	}
 	s.pcands = cands[:0]
