@@ -517,15 +517,12 @@ func (x *Index) prefixSearch(s *noveltyScratch, q *noveltyQuery, best, t float64
 	if len(s.marks) < n {
 		s.marks = make([]uint32, n+n/4)
 	}
-	marks := s.marks
 	s.stampVer++
 	if s.stampVer == 0 {
-		clear(marks)
+		clear(s.marks)
 		s.stampVer = 1
 	}
-	ver := s.stampVer
-	cands := s.pcands[:0]
-	var postings int64
+	ps := prefixScan{x: x, need: need, marks: s.marks, ver: s.stampVer, cands: s.pcands[:0], lc: lc, nq: nq, minID: minID}
 	// The candidate's sketch, as layers: bit b of layer k is set when
 	// more than k of its elements are in bucket b. An entry with sketch sk
 	// shares at most Σ_k popcount(layer[k] & sk) elements with it.
@@ -533,7 +530,7 @@ func (x *Index) prefixSearch(s *noveltyScratch, q *noveltyQuery, best, t float64
 	layers := s.layers[:0]
 	for _, el := range qe {
 		b := e.prefixBucket(el)
-		k := int(cnt[b])
+		k := cnt[b]
 		cnt[b]++
 		if k == len(layers) {
 			layers = append(layers, 0)
@@ -541,91 +538,17 @@ func (x *Index) prefixSearch(s *noveltyScratch, q *noveltyQuery, best, t float64
 		layers[k] |= 1 << b
 	}
 	s.layers = layers[:0]
-	// take makes entry id a candidate unless its sketch rules it out; m
-	// is the least shared count it needs.
-	take := func(id int32, sk uint64, m int) {
-		ov := 0
-		for _, l := range layers {
-			ov += bits.OnesCount64(l & sk)
-		}
-		if ov >= m && marks[id] != ver {
-			marks[id] = ver
-			cands = append(cands, id)
-		}
+	switch {
+	case len(layers) > 2:
+		ps.l2 = layers[2]
+		fallthrough
+	case len(layers) > 1:
+		ps.l1 = layers[1]
+		fallthrough
+	case len(layers) > 0:
+		ps.l0 = layers[0]
 	}
-	// scanPosts looks at the entries of posts met at position i of the
-	// candidate, those with id ≥ minID when they are in id order (and
-	// all of them otherwise): one is a candidate unless its length, the
-	// position or its sketch rules it out. An entry's first meeting is at
-	// its smallest shared element, where the bounds hold; at a later one
-	// it is already a candidate if it can be.
-	scanPosts := func(posts []prefixPost, i int, short, long, byID bool) {
-		if minID > 0 && byID {
-			k, _ := slices.BinarySearchFunc(posts, int32(minID), func(p prefixPost, id int32) int { return cmp.Compare(p.id, id) })
-			posts = posts[k:]
-		}
-		postings += int64(len(posts))
-		rest := nq - i - 1
-		for _, p := range posts {
-			le := int(p.le)
-			if le == math.MaxUint16 {
-				le = x.entryLen(p.id)
-			}
-			if longer := le > lc; longer && !long || !longer && !short {
-				continue // read on the other side, or not at all
-			}
-			m := int(need[le])
-			if 1+min(rest, le-int(p.pos)-1) < m || int(p.id) < minID {
-				continue
-			}
-			take(p.id, p.sk, m)
-		}
-	}
-	// scan looks at the entries of list met at position i. Of the sorted
-	// part of a list with a directory it reads, for each length, only the
-	// postings whose position passes.
-	scan := func(l *prefixList, i int, short, long bool) {
-		if minID < e.sortedN {
-			sorted := l.posts[:l.sorted]
-			if l.dir < 0 {
-				scanPosts(sorted, i, short, long, false)
-			} else {
-				dir := e.dirs[l.dir:]
-				lo, hi := int(dir[0]), int(dir[1])
-				starts := dir[2:]
-				first, last := lo, min(hi, prefixGroups-2, len(need)-1)
-				if !short {
-					first = max(first, lc+1)
-				}
-				if !long {
-					last = min(last, lc)
-				}
-				rest := nq - i - 1
-				for g := first; g <= last; g++ {
-					m := int(need[g])
-					if m > rest+1 || m > g {
-						continue
-					}
-					posts := sorted[starts[g-lo]:starts[g-lo+1]]
-					read := 0
-					for _, p := range posts {
-						if int(p.pos) > g-m {
-							break // the rest of the length's postings are further on
-						}
-						read++
-						if int(p.id) >= minID {
-							take(p.id, p.sk, m)
-						}
-					}
-					postings += int64(read)
-				}
-				if hi == prefixGroups-1 {
-					scanPosts(sorted[starts[hi-lo]:], i, short, long, false)
-				}
-			}
-		}
-		scanPosts(l.posts[l.sorted:], i, short, long, true)
-	}
+	ps.more = layers[min(len(layers), 3):]
 	if mShort > nq && mLong > nq {
 		return best // no entry can share enough
 	}
@@ -634,11 +557,12 @@ func (x *Index) prefixSearch(s *noveltyScratch, q *noveltyQuery, best, t float64
 			continue
 		}
 		short, long := i < nq-mShort+1, i < nq-mLong+1
-		scan(&e.short[el], i, short, long)
+		ps.scan(&e.short[el], i, short, long)
 		if long {
-			scan(&e.long[el], i, false, true)
+			ps.scan(&e.long[el], i, false, true)
 		}
 	}
+	cands, postings := ps.cands, ps.postings
 	s.pcands = cands[:0]
 	computed := int64(0)
 	set := false
@@ -662,4 +586,117 @@ func (x *Index) prefixSearch(s *noveltyScratch, q *noveltyQuery, best, t float64
 	x.nLCS.Add(computed)
 	x.nPostings.Add(postings)
 	return best
+}
+
+// prefixScan is the state of a prefix search's reading of the lists.
+type prefixScan struct {
+	x     *Index
+	need  []int32  // entry length → least shared count
+	marks []uint32 // entry id → ver when a candidate already
+	ver   uint32
+	cands []int32 // the entries not ruled out
+	// The candidate's sketch layers: the first three, which most
+	// candidates do not exceed, and the rest.
+	l0, l1, l2 uint64
+	more       []uint64
+	lc, nq     int // the candidate's tokens and known elements
+	minID      int
+	postings   int64
+}
+
+// shared returns the sketch's bound on the elements an entry with sketch
+// sk shares with the candidate.
+func (ps *prefixScan) shared(sk uint64) int {
+	ov := bits.OnesCount64(ps.l0&sk) + bits.OnesCount64(ps.l1&sk) + bits.OnesCount64(ps.l2&sk)
+	for _, l := range ps.more {
+		ov += bits.OnesCount64(l & sk)
+	}
+	return ov
+}
+
+// take makes entry id a candidate, once.
+func (ps *prefixScan) take(id int32) {
+	if ps.marks[id] != ps.ver {
+		ps.marks[id] = ps.ver
+		ps.cands = append(ps.cands, id)
+	}
+}
+
+// scan looks at the entries of list l met at position i of the
+// candidate, on the sides short and long allow. Of the sorted part of a
+// list with a directory it reads, for each length, only the postings
+// whose position passes.
+func (ps *prefixScan) scan(l *prefixList, i int, short, long bool) {
+	e := &ps.x.pre
+	if ps.minID < e.sortedN {
+		sorted := l.posts[:l.sorted]
+		if l.dir < 0 {
+			ps.scanPosts(sorted, i, short, long, false)
+		} else {
+			dir := e.dirs[l.dir:]
+			lo, hi := int(dir[0]), int(dir[1])
+			starts := dir[2:]
+			first, last := lo, min(hi, prefixGroups-2, len(ps.need)-1)
+			if !short {
+				first = max(first, ps.lc+1)
+			}
+			if !long {
+				last = min(last, ps.lc)
+			}
+			rest := ps.nq - i - 1
+			for g := first; g <= last; g++ {
+				m := int(ps.need[g])
+				if m > rest+1 || m > g {
+					continue
+				}
+				posts := sorted[starts[g-lo]:starts[g-lo+1]]
+				read := 0
+				for _, p := range posts {
+					if int(p.pos) > g-m {
+						break // the rest of the length's postings are further on
+					}
+					read++
+					if ps.shared(p.sk) >= m && int(p.id) >= ps.minID {
+						ps.take(p.id)
+					}
+				}
+				ps.postings += int64(read)
+			}
+			if hi == prefixGroups-1 {
+				ps.scanPosts(sorted[starts[hi-lo]:], i, short, long, false)
+			}
+		}
+	}
+	ps.scanPosts(l.posts[l.sorted:], i, short, long, true)
+}
+
+// scanPosts looks at the entries of posts met at position i of the
+// candidate, those with id ≥ minID when they are in id order (and all of
+// them otherwise): one is a candidate unless its length, the position or
+// its sketch rules it out. An entry's first meeting is at its smallest
+// shared element, where the bounds hold; at a later one it is already a
+// candidate if it can be.
+func (ps *prefixScan) scanPosts(posts []prefixPost, i int, short, long, byID bool) {
+	if ps.minID > 0 && byID {
+		k, _ := slices.BinarySearchFunc(posts, int32(ps.minID), func(p prefixPost, id int32) int { return cmp.Compare(p.id, id) })
+		posts = posts[k:]
+	}
+	ps.postings += int64(len(posts))
+	rest := ps.nq - i - 1
+	for _, p := range posts {
+		le := int(p.le)
+		if le == math.MaxUint16 {
+			le = ps.x.entryLen(p.id)
+		}
+		if longer := le > ps.lc; longer && !long || !longer && !short {
+			continue // read on the other side, or not at all
+		}
+		m := int(ps.need[le])
+		if 1+min(rest, le-int(p.pos)-1) < m || int(p.id) < ps.minID {
+			continue
+		}
+		if ps.shared(p.sk) >= m {
+			ps.take(p.id)
+		}
+	}
 }
