@@ -75,7 +75,8 @@ type prefixEngine struct {
 	// short[el] lists the entries whose short prefix holds el; long[el]
 	// those whose long prefix, but not their short one, holds it.
 	short, long []prefixList
-	// dirs holds the directories of the sorted parts of long lists.
+	// dirs holds the directories of the lists with prefixDirMin sorted
+	// postings or more.
 	dirs []int32
 	// sortedN is the number of entries, the first ones, whose postings
 	// are in the sorted parts of the lists; deferSort holds the sorting
@@ -425,18 +426,11 @@ func (x *Index) prefixSearch(s *noveltyScratch, q *noveltyQuery, best, t float64
 		}
 		layers[k] |= 1 << b
 	}
-	s.layers = layers[:0]
-	switch {
-	case len(layers) > 2:
-		ps.l2 = layers[2]
-		fallthrough
-	case len(layers) > 1:
-		ps.l1 = layers[1]
-		fallthrough
-	case len(layers) > 0:
-		ps.l0 = layers[0]
+	for len(layers) < 3 {
+		layers = append(layers, 0)
 	}
-	ps.more = layers[min(len(layers), 3):]
+	s.layers = layers[:0]
+	ps.l0, ps.l1, ps.l2, ps.more = layers[0], layers[1], layers[2], layers[3:]
 	if mShort > nq && mLong > nq {
 		return best // no entry can share enough
 	}

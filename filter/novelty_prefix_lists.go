@@ -32,7 +32,7 @@ const (
 // prefixSortDue sorts the postings of the entries indexed since the last
 // sort into the lists' sorted parts when they are many enough, an eighth
 // of the rest: the lists are then read mostly through their directories,
-// at a cost of sorting every posting about eight times over a set's
+// at a cost of merging every posting about nine times over a set's
 // growth.
 func (x *Index) prefixSortDue() {
 	e := &x.pre
