@@ -83,7 +83,7 @@ type prefixEngine struct {
 	// of newer ones off until prefixSortDue is called.
 	sortedN   int
 	deferSort bool
-	merge     []prefixPost // scratch for prefixSort
+	merge     [][]prefixPost // per-worker scratch for prefixSort
 
 	// Entry length → least need over the candidate lengths not below it
 	// (minShort) and below it (minLong); 0 when not computed yet.
