@@ -195,7 +195,12 @@ func TestGenerateAgainstFakeServer(t *testing.T) {
 	// The first run's cache answers every call the output depends on.
 	// Calls started after the target was in sight are timing-dependent
 	// (a replay runs ahead faster), so a few may be new; they change
-	// nothing in the output.
+	// nothing in the output. Their number is bounded by what the pipeline
+	// can hold past the target: per type (2), window (4) requests of at
+	// most four calls each (instruction, instance, two ensemble outputs).
+	// Under a loaded machine 18 have been seen; without the cache all 146
+	// would be new.
+	const fresh = 2 * 4 * 4
 	srv.WaitIdle()
 	served := srv.Served()
 	out3, stderr, code := runCLI(t, args("run1")...)
@@ -203,8 +208,8 @@ func TestGenerateAgainstFakeServer(t *testing.T) {
 		t.Fatalf("replay: exit %d, same output %v\n%s", code, out3 == out1, stderr)
 	}
 	m = readManifest(t, filepath.Join(dir, "run1", "manifest.json"))
-	if fresh := srv.Served() - served; fresh > 16 || m.Totals.Calls-m.Totals.CacheHits > 16 || m.Totals.CacheHits == 0 {
-		t.Errorf("replay: %d calls reached the server, %d of %d were cache hits", fresh, m.Totals.CacheHits, m.Totals.Calls)
+	if n := srv.Served() - served; n > fresh || m.Totals.Calls-m.Totals.CacheHits > fresh || m.Totals.CacheHits == 0 {
+		t.Errorf("replay: %d calls reached the server, %d of %d were cache hits", n, m.Totals.CacheHits, m.Totals.Calls)
 	}
 
 	// Formats and -o: the file appears whole, with the manifest beside it.
