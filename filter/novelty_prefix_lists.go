@@ -54,8 +54,7 @@ func (x *Index) prefixSortDue() {
 // schedule.
 func (x *Index) prefixSort() {
 	e := &x.pre
-	nl := len(e.short)
-	chunks := (2*nl + prefixSortChunk - 1) / prefixSortChunk
+	chunks := (2*len(e.short) + prefixSortChunk - 1) / prefixSortChunk
 	dirs := make([][]int32, chunks)
 	workers := min(max(1, runtime.GOMAXPROCS(0)), chunks)
 	for len(e.merge) < workers {
@@ -72,7 +71,8 @@ func (x *Index) prefixSort() {
 					break
 				}
 				var d []int32
-				for k := c * prefixSortChunk; k < min((c+1)*prefixSortChunk, 2*nl); k++ {
+				lo, hi := e.prefixChunk(c)
+				for k := lo; k < hi; k++ {
 					l := e.prefixListAt(k)
 					if int(l.sorted) < len(l.posts) {
 						buf = l.sortTail(buf)
@@ -92,7 +92,8 @@ func (x *Index) prefixSort() {
 	e.dirs = e.dirs[:0]
 	for c, d := range dirs {
 		if base := int32(len(e.dirs)); base > 0 {
-			for k := c * prefixSortChunk; k < min((c+1)*prefixSortChunk, 2*nl); k++ {
+			lo, hi := e.prefixChunk(c)
+			for k := lo; k < hi; k++ {
 				if l := e.prefixListAt(k); l.dir >= 0 {
 					l.dir += base
 				}
@@ -107,6 +108,12 @@ func (x *Index) prefixSort() {
 // time: small enough to balance two to eight cores, large enough that the
 // shared counter is not contended.
 const prefixSortChunk = 4096
+
+// prefixChunk returns the range of list numbers (see prefixListAt) in
+// prefixSort's chunk c.
+func (e *prefixEngine) prefixChunk(c int) (lo, hi int) {
+	return c * prefixSortChunk, min((c+1)*prefixSortChunk, 2*len(e.short))
+}
 
 // prefixListAt returns list k of the short lists followed by the long ones.
 func (e *prefixEngine) prefixListAt(k int) *prefixList {
