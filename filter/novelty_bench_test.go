@@ -199,3 +199,24 @@ func BenchmarkDedupNovel(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPrefixCheck400k is one prefix-engine check against the
+// instructions kept from 400k of the benchmark set, on one goroutine: the
+// search alone (its list reading is what grows with the set), without
+// Dedup's batches and adds.
+func BenchmarkPrefixCheck400k(b *testing.B) {
+	texts := novelSet(b, 401_000, 1).Texts
+	x := NewPrefixIndex()
+	x.Dedup(texts[:400_000], 0.7)
+	queries := texts[400_000:]
+	x.Check(queries[0], 0.7)
+	st0 := x.Stats()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		x.Check(queries[i%len(queries)], 0.7)
+		i++
+	}
+	st := x.Stats()
+	b.ReportMetric(float64(st.Postings-st0.Postings)/float64(b.N), "postings/op")
+}

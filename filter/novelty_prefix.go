@@ -32,14 +32,18 @@ import (
 // its own order shares at most 1+min(|Q|−i−1, |E|−j−1) elements: below
 // need, it is dropped.
 //
-// Each posting also carries the entry's sketch, 64 bits: bit b is set
-// when one of the entry's elements falls in bucket b (the 16 elements
-// held by most entries have a bucket each; the others are hashed into the
-// other 48). Counting, for each bucket the entry has, the candidate's
-// elements in it bounds the elements they share from above, so the
-// posting alone rules out almost every entry met, without a look at the
-// entry itself or at what else the search has met of it. The survivors'
-// LCS is computed. Every step only drops pairs whose score cannot exceed
+// Each posting also carries a sketch of the entry from the posting's
+// position on, 64 bits: bit b is set when one of the entry's elements at
+// that position or later falls in bucket b (the 16 elements held by most
+// entries have a bucket each; the others are hashed into the other 48).
+// The candidate's side is counted from the position it reads at: for each
+// bucket of the sketch, its elements from there on in that bucket. At the
+// first meeting, at the smallest shared element, every shared element is
+// at or after both positions, so the sum bounds the elements they share
+// from above, and the posting alone rules out almost every entry met,
+// without a look at the entry itself or at what else the search has met
+// of it (at a later meeting the bound may not hold, but an entry that can
+// qualify was taken at its first). The survivors' LCS is computed. Every step only drops pairs whose score cannot exceed
 // t, so the decisions equal brute force, ties at the threshold included.
 //
 // The order must stay fixed while entries are indexed under it. It is
@@ -49,7 +53,8 @@ import (
 
 // prefixPost is an entry in a prefix posting list: the entry's id, its
 // length in tokens and the element's position in the entry's order (both
-// saturated at 65535), and its sketch.
+// saturated at 65535), and the sketch of its elements from that position
+// on.
 type prefixPost struct {
 	id      int32
 	le, pos uint16
@@ -189,8 +194,12 @@ func (x *Index) prefixIndex(id int32) {
 	}
 	ps := min(max(len(els)-ms+1, 0), len(els)) // len(els) is le
 	pl := min(max(len(els)-ml+1, ps), len(els))
-	sk := e.sketch(els)
-	for j, el := range els[:pl] {
+	// The posting at position j carries the sketch of els[j:]: the
+	// elements a candidate first meeting the entry there can share.
+	sk := e.sketch(els[pl:])
+	for j := pl - 1; j >= 0; j-- {
+		el := els[j]
+		sk |= 1 << e.prefixBucket(el)
 		p := prefixPost{id: id, le: uint16(min(le, math.MaxUint16)), pos: uint16(min(j, math.MaxUint16)), sk: sk}
 		if j < ps {
 			e.short[el].posts = append(e.short[el].posts, p)
@@ -414,7 +423,8 @@ func (x *Index) prefixSearch(s *noveltyScratch, q *noveltyQuery, best, t float64
 	ps := prefixScan{x: x, need: need, marks: s.marks, ver: s.stampVer, cands: s.pcands[:0], lc: lc, nq: nq, minID: minID}
 	// The candidate's sketch, as layers: bit b of layer k is set when
 	// more than k of its elements are in bucket b. An entry with sketch sk
-	// shares at most Σ_k popcount(layer[k] & sk) elements with it.
+	// shares at most Σ_k popcount(layer[k] & sk) elements with it. The
+	// probe loop takes the elements it has passed out again.
 	var cnt [64]int
 	layers := s.layers[:0]
 	for _, el := range qe {
@@ -435,6 +445,14 @@ func (x *Index) prefixSearch(s *noveltyScratch, q *noveltyQuery, best, t float64
 		return best // no entry can share enough
 	}
 	for i, el := range qe[:min(max(nq-min(mShort, mLong)+1, 0), nq)] {
+		if i > 0 {
+			// The layers of qe[i:]: an entry first met here shares
+			// none of the elements before i.
+			b := e.prefixBucket(qe[i-1])
+			cnt[b]--
+			layers[cnt[b]] &^= 1 << b
+			ps.l0, ps.l1, ps.l2 = layers[0], layers[1], layers[2]
+		}
 		if int(el) >= len(e.short) {
 			continue
 		}
