@@ -440,7 +440,7 @@ func (x *Index) prefixSearch(s *noveltyScratch, q *noveltyQuery, best, t float64
 		layers = append(layers, 0)
 	}
 	s.layers = layers[:0]
-	ps.l0, ps.l1, ps.l2, ps.more = layers[0], layers[1], layers[2], layers[3:]
+	ps.setLayers(layers)
 	if mShort > nq && mLong > nq {
 		return best // no entry can share enough
 	}
@@ -451,7 +451,7 @@ func (x *Index) prefixSearch(s *noveltyScratch, q *noveltyQuery, best, t float64
 			b := e.prefixBucket(qe[i-1])
 			cnt[b]--
 			layers[cnt[b]] &^= 1 << b
-			ps.l0, ps.l1, ps.l2 = layers[0], layers[1], layers[2]
+			ps.setLayers(layers)
 		}
 		if int(el) >= len(e.short) {
 			continue

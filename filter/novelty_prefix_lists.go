@@ -190,19 +190,35 @@ type prefixScan struct {
 	// candidates do not exceed, and the rest.
 	l0, l1, l2 uint64
 	more       []uint64
+	upper      int // the bits of every layer but the first
 	lc, nq     int // the candidate's tokens and known elements
 	minID      int
 	postings   int64
 }
 
-// shared returns the sketch's bound on the elements an entry with sketch
-// sk shares with the candidate.
-func (ps *prefixScan) shared(sk uint64) int {
-	ov := bits.OnesCount64(ps.l0&sk) + bits.OnesCount64(ps.l1&sk) + bits.OnesCount64(ps.l2&sk)
+// enough reports whether the sketch's bound on the elements an entry with
+// sketch sk shares with the candidate is m or more. The first layer's
+// count plus all of the others' bits (upper) is a bound too, and most
+// postings fail it, so the other layers are rarely counted.
+func (ps *prefixScan) enough(sk uint64, m int) bool {
+	ov := bits.OnesCount64(ps.l0 & sk)
+	if ov+ps.upper < m {
+		return false
+	}
+	ov += bits.OnesCount64(ps.l1&sk) + bits.OnesCount64(ps.l2&sk)
 	for _, l := range ps.more {
 		ov += bits.OnesCount64(l & sk)
 	}
-	return ov
+	return ov >= m
+}
+
+// setLayers makes l the candidate's sketch layers.
+func (ps *prefixScan) setLayers(l []uint64) {
+	ps.l0, ps.l1, ps.l2, ps.more = l[0], l[1], l[2], l[3:]
+	ps.upper = 0
+	for _, x := range l[1:] {
+		ps.upper += bits.OnesCount64(x)
+	}
 }
 
 // take makes entry id a candidate, once.
@@ -247,7 +263,7 @@ func (ps *prefixScan) scan(l *prefixList, i int, short, long bool) {
 						break // the rest of the length's postings are further on
 					}
 					read++
-					if ps.shared(p.sk) >= m && int(p.id) >= ps.minID {
+					if ps.enough(p.sk, m) && int(p.id) >= ps.minID {
 						ps.take(p.id)
 					}
 				}
@@ -286,7 +302,7 @@ func (ps *prefixScan) scanPosts(posts []prefixPost, i int, short, long, byID boo
 		if 1+min(rest, le-int(p.pos)-1) < m || int(p.id) < ps.minID {
 			continue
 		}
-		if ps.shared(p.sk) >= m {
+		if ps.enough(p.sk, m) {
 			ps.take(p.id)
 		}
 	}
