@@ -77,12 +77,14 @@ type Options struct {
 	// Exclude, is above it (strictly: a score equal to the threshold is
 	// kept). pipeline.DefaultNoveltyThreshold is the method's 0.7.
 	Dedup *float64
-	// DedupFast makes the dedup step look only at the pairs of
-	// instructions that could score above the threshold (a prefix index):
-	// the same decisions, and the same novelty score for a dropped record,
-	// at a fraction of the cost on large sets, but a kept record's
-	// novelty score is not computed (its meta.novelty_max is null).
-	DedupFast bool
+	// The dedup step looks only at the pairs of instructions that could
+	// score above the threshold (filter.NewPrefixIndex): a dropped
+	// record's novelty score is exact, a kept record's is not computed
+	// (its meta.novelty_max is null).
+	// NoveltyMax computes the kept records' scores too, with an index that
+	// compares every pair (filter.NewIndex): the same decisions, at
+	// several times the cost on large sets.
+	NoveltyMax bool
 	// Exclude holds instructions that count as already accepted, such as
 	// an earlier dataset's. It requires Dedup.
 	Exclude []string
@@ -406,9 +408,9 @@ func newState(opts Options) *state {
 		}
 	}
 	if opts.Dedup != nil {
-		f.index = filter.NewIndex()
-		if opts.DedupFast {
-			f.index = filter.NewPrefixIndex()
+		f.index = filter.NewPrefixIndex()
+		if opts.NoveltyMax {
+			f.index = filter.NewIndex()
 		}
 		for _, s := range opts.Exclude {
 			f.index.Add(s)

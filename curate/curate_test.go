@@ -232,8 +232,8 @@ func TestFilterDedup(t *testing.T) {
 		{Instruction: "List five prime numbers below fifty.", Output: "5"},           // excluded
 	}
 	threshold := pipeline.DefaultNoveltyThreshold
-	t.Run("stream only", func(t *testing.T) {
-		r := testRun(t, testRecords(recs...), Options{Dedup: &threshold, Meta: true})
+	t.Run("novelty max", func(t *testing.T) {
+		r := testRun(t, testRecords(recs...), Options{Dedup: &threshold, NoveltyMax: true, Meta: true})
 		if r.err != nil {
 			t.Fatal(r.err)
 		}
@@ -251,16 +251,21 @@ func TestFilterDedup(t *testing.T) {
 		if m := r.kept[0].Record.Meta; m == nil || m.NoveltyMax == nil || *m.NoveltyMax != 0 {
 			t.Errorf("first record's meta %+v, want novelty_max 0", m)
 		}
+		for _, k := range r.kept[1:] {
+			if m := k.Record.Meta; m == nil || m.NoveltyMax == nil || *m.NoveltyMax < 0 || *m.NoveltyMax > threshold {
+				t.Errorf("kept %q: meta %+v, want a novelty score in [0, %v]", k.Record.Instruction, m, threshold)
+			}
+		}
 	})
-	t.Run("fast", func(t *testing.T) {
-		r := testRun(t, testRecords(recs...), Options{Dedup: &threshold, DedupFast: true, Meta: true})
+	t.Run("prefix index", func(t *testing.T) {
+		r := testRun(t, testRecords(recs...), Options{Dedup: &threshold, Meta: true})
 		if r.err != nil {
 			t.Fatal(r.err)
 		}
 		if got, want := r.outputs(), []string{"1", "3", "5"}; !slices.Equal(got, want) {
 			t.Errorf("kept %q, want %q", got, want)
 		}
-		slow := testRun(t, testRecords(recs...), Options{Dedup: &threshold, Meta: true})
+		slow := testRun(t, testRecords(recs...), Options{Dedup: &threshold, NoveltyMax: true, Meta: true})
 		if len(r.rejected) != len(slow.rejected) {
 			t.Fatalf("rejected %d, the exact index %d", len(r.rejected), len(slow.rejected))
 		}
@@ -269,8 +274,7 @@ func TestFilterDedup(t *testing.T) {
 				t.Errorf("rejected %q: meta %+v, want the exact index's novelty score %v", rj.Instruction, rj.Meta, *slow.rejected[i].Meta.NoveltyMax)
 			}
 		}
-		// The first record is compared with nothing: its score, 0, is exact.
-		for _, k := range r.kept[1:] {
+		for _, k := range r.kept {
 			if m := k.Record.Meta; m == nil || m.NoveltyMax != nil {
 				t.Errorf("kept %q: meta %+v, want no novelty score", k.Record.Instruction, m)
 			}

@@ -60,7 +60,10 @@ func (f *state) dedup(ctx context.Context, in <-chan []item, out chan<- []item) 
 		nov := f.index.Dedup(texts, threshold)
 		for j, n := range nov {
 			it := &chunk[idx[j]]
-			it.hasNovelty, it.novelty = n.Exact, n.Max
+			// Under the prefix index only a dropped record's score is
+			// known (the first record's 0 too, but a column that is null
+			// on every kept line but one would not load as one type).
+			it.hasNovelty, it.novelty = n.Exact && (f.opts.NoveltyMax || !n.Novel), n.Max
 			if !n.Novel {
 				it.drop = StageDedup + "/" + string(filter.ReasonNotNovel)
 			}

@@ -51,9 +51,10 @@ type filterFlags struct {
 	allowEcho          bool
 	allowRepetition    bool
 
-	dedup     float64
-	dedupFast bool
-	exclude   []string
+	dedup      float64
+	dedupFast  bool
+	noveltyMax bool
+	exclude    []string
 
 	candidates []string
 
@@ -116,7 +117,9 @@ func (a *app) filterCmd() *cobra.Command {
 
 	f.Float64Var(&o.dedup, "dedup", pipeline.DefaultNoveltyThreshold, "step 2: drop near-duplicate instructions: Rouge-L F above `THRESHOLD` (give it as --dedup=T)")
 	f.Lookup("dedup").NoOptDefVal = strconv.FormatFloat(pipeline.DefaultNoveltyThreshold, 'g', -1, 64)
-	f.BoolVar(&o.dedupFast, "dedup-fast", false, "dedup: look only at pairs that could score above the threshold (same decisions; faster on large sets; kept records get no novelty_max)")
+	f.BoolVar(&o.noveltyMax, "novelty-max", false, "dedup: also give kept records their novelty score (meta.novelty_max) by comparing every pair (same decisions; several times slower on large sets)")
+	f.BoolVar(&o.dedupFast, "dedup-fast", false, "dedup: the default index (kept for older scripts)")
+	f.MarkHidden("dedup-fast")
 	f.StringArrayVar(&o.exclude, "exclude", nil, "dedup: also drop instructions near-duplicating those of `FILE`, a dataset or seed file (repeatable)")
 
 	f.StringArrayVar(&o.candidates, "candidates", nil, "step 3: other models' outputs, record-aligned with the input, from `FILE` (repeatable)")
@@ -152,6 +155,9 @@ func (a *app) filter(ctx context.Context, o filterFlags, args []string) (err err
 	opts, err := o.options()
 	if err != nil {
 		return err
+	}
+	if o.dedupFast {
+		fmt.Fprintln(a.stderr, "filter: --dedup-fast is the default now and may go; --novelty-max asks for the index that scores kept records")
 	}
 	if err := o.nats.check(o.changed, a.getenv); err != nil {
 		return err
@@ -416,11 +422,16 @@ func (o filterFlags) options() (curate.Options, error) {
 		}
 		t := o.dedup
 		opts.Dedup = &t
-		opts.DedupFast = o.dedupFast
+		if o.dedupFast && o.noveltyMax {
+			return opts, usagef("--dedup-fast and --novelty-max choose different indexes: give one")
+		}
+		opts.NoveltyMax = o.noveltyMax
 	} else if len(o.exclude) > 0 {
 		return opts, usagef("--exclude needs --dedup")
 	} else if o.dedupFast {
 		return opts, usagef("--dedup-fast needs --dedup")
+	} else if o.noveltyMax {
+		return opts, usagef("--novelty-max needs --dedup")
 	}
 	online := len(o.ensemble) > 0 || o.config != ""
 	if o.nats.enabled() && !online {
