@@ -43,8 +43,9 @@ import (
 // from above, and the posting alone rules out almost every entry met,
 // without a look at the entry itself or at what else the search has met
 // of it (at a later meeting the bound may not hold, but an entry that can
-// qualify was taken at its first). The survivors' LCS is computed. Every step only drops pairs whose score cannot exceed
-// t, so the decisions equal brute force, ties at the threshold included.
+// qualify was taken at its first). The survivors' LCS is computed. Every
+// step only drops pairs whose score cannot exceed t, so the decisions
+// equal brute force, ties at the threshold included.
 //
 // The order must stay fixed while entries are indexed under it. It is
 // chosen again, and every entry indexed again, each time Len doubles, so
