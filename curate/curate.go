@@ -412,9 +412,7 @@ func newState(opts Options) *state {
 		if opts.NoveltyMax {
 			f.index = filter.NewIndex()
 		}
-		for _, s := range opts.Exclude {
-			f.index.Add(s)
-		}
+		f.index.AddAll(opts.Exclude)
 	}
 	f.ens = pipeline.Ensemble{Models: opts.Ensemble, Sampling: opts.EnsembleSampling, Consensus: opts.Consensus}
 	for _, c := range opts.Candidates {

@@ -113,6 +113,38 @@ func (x *Index) Add(text string) int {
 	return x.addTokens(text, Tokenize(text))
 }
 
+// AddAll adds every text of texts, in order, as Add would one by one,
+// tokenizing them on every core (GOMAXPROCS goroutines) first: loading a
+// large exclusion set is then bound by the adds alone.
+func (x *Index) AddAll(texts []string) {
+	const chunk = 4096
+	workers := max(1, runtime.GOMAXPROCS(0))
+	tokens := make([][]string, min(len(texts), chunk*workers))
+	for lo := 0; lo < len(texts); lo += len(tokens) {
+		hi := min(lo+len(tokens), len(texts))
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Go(func() {
+				for {
+					i0 := int(next.Add(chunk)) - chunk
+					if i0 >= hi-lo {
+						return
+					}
+					for i := i0; i < min(i0+chunk, hi-lo); i++ {
+						tokens[i] = Tokenize(texts[lo+i])
+					}
+				}
+			})
+		}
+		wg.Wait()
+		for i, text := range texts[lo:hi] {
+			x.addTokens(text, tokens[i])
+			tokens[i] = nil
+		}
+	}
+}
+
 // addTokens adds text, whose tokens are given.
 func (x *Index) addTokens(text string, tokens []string) int {
 	if x.vocab == nil {

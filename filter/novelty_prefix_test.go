@@ -126,3 +126,42 @@ func TestPrefixIndexLongTexts(t *testing.T) {
 		t.Errorf("exact index %+v: the edits are not near or far as meant", want)
 	}
 }
+
+// TestAddAllEqualsAdd loads 20k instructions of the benchmark set with
+// AddAll (three rounds of parallel tokenizing on two cores) and one by
+// one with Add, into both kinds of index: every entry and every check
+// of 500 other instructions must be the same.
+func TestAddAllEqualsAdd(t *testing.T) {
+	texts := novelSet(t, 20_500, 5).Texts
+	entries, queries := texts[:20_000], texts[20_000:]
+	for _, eng := range noveltyEngines {
+		t.Run(eng.name, func(t *testing.T) {
+			one, all := eng.new(), eng.new()
+			for _, s := range entries {
+				one.Add(s)
+			}
+			all.AddAll(entries)
+			if one.Len() != all.Len() {
+				t.Fatalf("AddAll: %d entries, Add: %d", all.Len(), one.Len())
+			}
+			for id := range one.Len() {
+				if one.Text(id) != all.Text(id) {
+					t.Fatalf("entry %d: %q, want %q", id, all.Text(id), one.Text(id))
+				}
+			}
+			for _, q := range queries {
+				if a, b := all.Check(q, 0.5), one.Check(q, 0.5); a != b {
+					t.Errorf("Check(%q) after AddAll: %+v, after Add: %+v", q, a, b)
+				}
+			}
+			// Which entry holds which tokens: the nearest entries by id.
+			for _, q := range queries[:20] {
+				a, _ := all.Similar(q, 5)
+				b, _ := one.Similar(q, 5)
+				if !slices.Equal(a, b) {
+					t.Errorf("Similar(%q) after AddAll: %v, after Add: %v", q, a, b)
+				}
+			}
+		})
+	}
+}

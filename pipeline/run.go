@@ -43,9 +43,7 @@ func New(exec Executor, opts Options) (*Runner, error) {
 	// own type's entries and against it.
 	if len(opts.Exclude) > 0 {
 		r.exclude = filter.NewIndex()
-		for _, x := range opts.Exclude {
-			r.exclude.Add(x)
-		}
+		r.exclude.AddAll(opts.Exclude)
 	}
 	r.types = []*typeRun{
 		newTypeRun(r, seeds.TypeA, opts.TargetA, a),
