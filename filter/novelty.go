@@ -122,22 +122,9 @@ func (x *Index) AddAll(texts []string) {
 	tokens := make([][]string, min(len(texts), chunk*workers))
 	for lo := 0; lo < len(texts); lo += len(tokens) {
 		hi := min(lo+len(tokens), len(texts))
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		for range workers {
-			wg.Go(func() {
-				for {
-					i0 := int(next.Add(chunk)) - chunk
-					if i0 >= hi-lo {
-						return
-					}
-					for i := i0; i < min(i0+chunk, hi-lo); i++ {
-						tokens[i] = Tokenize(texts[lo+i])
-					}
-				}
-			})
-		}
-		wg.Wait()
+		parallelFor(hi-lo, chunk, workers, func(_, i int) {
+			tokens[i] = Tokenize(texts[lo+i])
+		})
 		for i, text := range texts[lo:hi] {
 			x.addTokens(text, tokens[i])
 			tokens[i] = nil
@@ -366,31 +353,17 @@ func (x *Index) Dedup(texts []string, threshold float64) []Novelty {
 		start := x.Len()
 		// Phase 1, in parallel: each text against the index as of now.
 		// The index is only read.
-		var next atomic.Int64
-		next.Store(int64(lo))
-		const chunk = 8
-		var wg sync.WaitGroup
-		for _, s := range scratch {
-			wg.Go(func() {
-				for {
-					i0 := int(next.Add(chunk)) - chunk
-					if i0 >= hi {
-						return
-					}
-					for i := i0; i < min(i0+chunk, hi); i++ {
-						tokens[i-lo] = Tokenize(texts[i])
-						q := &queries[i-lo]
-						x.encode(s, q, tokens[i-lo])
-						if x.pre.on {
-							out[i] = x.prefixDecide(s, q, 0, threshold, 0)
-						} else {
-							out[i] = x.decide(s, q, 0, threshold, 0)
-						}
-					}
-				}
-			})
-		}
-		wg.Wait()
+		parallelFor(hi-lo, 8, len(scratch), func(w, k int) {
+			s, i := scratch[w], lo+k
+			tokens[k] = Tokenize(texts[i])
+			q := &queries[k]
+			x.encode(s, q, tokens[k])
+			if x.pre.on {
+				out[i] = x.prefixDecide(s, q, 0, threshold, 0)
+			} else {
+				out[i] = x.decide(s, q, 0, threshold, 0)
+			}
+		})
 		// Phase 2, in order: each text against the texts of this batch
 		// accepted before it, which phase 1 did not see.
 		s := scratch[0]
@@ -414,6 +387,28 @@ func (x *Index) Dedup(texts []string, threshold float64) []Novelty {
 		clear(tokens)
 	}
 	return out
+}
+
+// parallelFor calls f(w, i) for every i in [0, n), on workers goroutines
+// that take the indexes in chunks of chunk from a shared counter; w is the
+// goroutine's number, for its own scratch. It returns when every call has.
+func parallelFor(n, chunk, workers int, f func(w, i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := range min(workers, (n+chunk-1)/chunk) {
+		wg.Go(func() {
+			for {
+				i0 := int(next.Add(int64(chunk))) - chunk
+				if i0 >= n {
+					return
+				}
+				for i := i0; i < min(i0+chunk, n); i++ {
+					f(w, i)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // noveltyBatch is the number of texts that Dedup checks in parallel

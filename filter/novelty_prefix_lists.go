@@ -6,8 +6,6 @@ import (
 	"math/bits"
 	"runtime"
 	"slices"
-	"sync"
-	"sync/atomic"
 )
 
 // prefixList is the posting list of one element and prefix kind. Its
@@ -60,35 +58,22 @@ func (x *Index) prefixSort() {
 	for len(e.merge) < workers {
 		e.merge = append(e.merge, nil)
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			buf := e.merge[w]
-			for {
-				c := int(next.Add(1)) - 1
-				if c >= chunks {
-					break
-				}
-				var d []int32
-				lo, hi := e.prefixChunk(c)
-				for k := lo; k < hi; k++ {
-					l := e.prefixListAt(k)
-					if int(l.sorted) < len(l.posts) {
-						buf = l.sortTail(buf)
-					}
-					l.dir = -1
-					if len(l.posts) >= prefixDirMin {
-						l.dir = int32(len(d))
-						d = l.appendDir(d)
-					}
-				}
-				dirs[c] = d
+	parallelFor(chunks, 1, workers, func(w, c int) {
+		var d []int32
+		lo, hi := e.prefixChunk(c)
+		for k := lo; k < hi; k++ {
+			l := e.prefixListAt(k)
+			if int(l.sorted) < len(l.posts) {
+				e.merge[w] = l.sortTail(e.merge[w])
 			}
-			e.merge[w] = buf
-		})
-	}
-	wg.Wait()
+			l.dir = -1
+			if len(l.posts) >= prefixDirMin {
+				l.dir = int32(len(d))
+				d = l.appendDir(d)
+			}
+		}
+		dirs[c] = d
+	})
 	e.dirs = e.dirs[:0]
 	for c, d := range dirs {
 		if base := int32(len(e.dirs)); base > 0 {
