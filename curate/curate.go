@@ -77,13 +77,12 @@ type Options struct {
 	// Exclude, is above it (strictly: a score equal to the threshold is
 	// kept). pipeline.DefaultNoveltyThreshold is the method's 0.7.
 	Dedup *float64
-	// The dedup step looks only at the pairs of instructions that could
-	// score above the threshold (filter.NewPrefixIndex): a dropped
-	// record's novelty score is exact, a kept record's is not computed
-	// (its meta.novelty_max is null).
-	// NoveltyMax computes the kept records' scores too, with an index that
-	// compares every pair (filter.NewIndex): the same decisions, at
-	// several times the cost on large sets.
+	// NoveltyMax makes the dedup step score the kept records too, with an
+	// index that compares every pair (filter.NewIndex): the same
+	// decisions, at several times the cost on large sets. Without it the
+	// step looks only at the pairs that could score above the threshold
+	// (filter.NewPrefixIndex): a dropped record's novelty score is exact,
+	// a kept record's is not computed (its meta.novelty_max is null).
 	NoveltyMax bool
 	// Exclude holds instructions that count as already accepted, such as
 	// an earlier dataset's. It requires Dedup.

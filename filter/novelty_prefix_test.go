@@ -128,9 +128,10 @@ func TestPrefixIndexLongTexts(t *testing.T) {
 }
 
 // TestAddAllEqualsAdd loads 20k instructions of the benchmark set with
-// AddAll (three rounds of parallel tokenizing on two cores) and one by
-// one with Add, into both kinds of index: every entry and every check
-// of 500 other instructions must be the same.
+// AddAll (three rounds of parallel tokenizing where GOMAXPROCS is 2) and
+// one by one with Add, into both kinds of index: every entry's text, every
+// check of 500 other instructions and the nearest entries (by id) of 20
+// of them must be the same.
 func TestAddAllEqualsAdd(t *testing.T) {
 	texts := novelSet(t, 20_500, 5).Texts
 	entries, queries := texts[:20_000], texts[20_000:]
