@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/ensinstruct/ensinstruct/filter"
+	"github.com/ensinstruct/ensinstruct/internal/workers"
 	"github.com/ensinstruct/ensinstruct/judge"
 	"github.com/ensinstruct/ensinstruct/llm"
 	"github.com/ensinstruct/ensinstruct/output"
@@ -58,7 +59,7 @@ func (e *Ensemble) Ask(ctx context.Context, exec Executor, seed int64, place str
 		style := prompts.Style(m.Style)
 		req := toRequest(prompts.AnswerPrompt(style, instruction, input), sampling,
 			newRNG(seed, place, "ensemble/"+m.Name, index))
-		wg.Go(func() {
+		ask := func() {
 			r, err := exec.Do(cctx, m.Name, req, 0)
 			if err != nil {
 				errs[j] = err
@@ -68,7 +69,13 @@ func (e *Ensemble) Ask(ctx context.Context, exec Executor, seed int64, place str
 				return
 			}
 			answers[j] = prompts.ParseAnswer(r.Text, style)
-		})
+		}
+		if j == len(e.Models)-1 {
+			ask() // the last on this goroutine, whose stack has grown
+			break
+		}
+		wg.Add(1)
+		workers.Go(func() { defer wg.Done(); ask() })
 	}
 	wg.Wait()
 	// A real failure wins over a budget refusal; a refusal leaves the

@@ -6,11 +6,11 @@ import (
 	"sync"
 
 	"github.com/ensinstruct/ensinstruct/filter"
+	"github.com/ensinstruct/ensinstruct/internal/workers"
 	"github.com/ensinstruct/ensinstruct/llm"
 	"github.com/ensinstruct/ensinstruct/output"
 	"github.com/ensinstruct/ensinstruct/prompts"
 	"github.com/ensinstruct/ensinstruct/seeds"
-	"golang.org/x/sync/errgroup"
 )
 
 // typeRun is the pipeline of one task type. Three kinds of goroutine share
@@ -167,7 +167,7 @@ func (t *typeRun) run(ctx context.Context, out chan<- emitted) (err error) {
 	}
 	tctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	g, gctx := errgroup.WithContext(tctx)
+	g, gctx := workers.WithContext(tctx)
 	outcomes := make(chan outcome, t.opts.MaxPending)
 	var jobs sync.WaitGroup
 	// Every goroutine below returns only real failures: work abandoned
@@ -301,7 +301,7 @@ type instrCall struct {
 
 // coordinate runs the instruction stage: a window of requests in flight,
 // results consumed in request order.
-func (t *typeRun) coordinate(ctx context.Context, g *errgroup.Group, outcomes chan<- outcome, jobs *sync.WaitGroup) error {
+func (t *typeRun) coordinate(ctx context.Context, g *workers.Group, outcomes chan<- outcome, jobs *sync.WaitGroup) error {
 	var queue []*instrCall
 	issued, dry := 0, 0
 	for {
@@ -387,7 +387,7 @@ func (t *typeRun) budgetSpent() bool {
 // demonstrations drawn by the RNG of request i: seeds of this type and up
 // to MachineDemos instructions accepted before result i-Window was
 // consumed, so that what request i contains does not depend on timing.
-func (t *typeRun) launchInstruction(ctx context.Context, g *errgroup.Group, i int) *instrCall {
+func (t *typeRun) launchInstruction(ctx context.Context, g *workers.Group, i int) *instrCall {
 	rng := newRNG(t.opts.Seed, string(t.typ), "instruction", i)
 	pool := 0
 	if w := t.opts.Window; i >= w {
@@ -419,7 +419,7 @@ func (t *typeRun) launchInstruction(ctx context.Context, g *errgroup.Group, i in
 // consume applies the instruction checks and the novelty index to the
 // result of one instruction request and, when it is accepted, starts its
 // job. It reports whether the instruction was accepted.
-func (t *typeRun) consume(ctx context.Context, g *errgroup.Group, c *instrCall, outcomes chan<- outcome, jobs *sync.WaitGroup) bool {
+func (t *typeRun) consume(ctx context.Context, g *workers.Group, c *instrCall, outcomes chan<- outcome, jobs *sync.WaitGroup) bool {
 	accepted := false
 	defer func() {
 		t.mu.Lock()

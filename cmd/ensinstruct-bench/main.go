@@ -63,6 +63,7 @@ func main() {
 	runs := flag.Int("runs", 3, "runs of each measurement")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the generate runs to `FILE`")
 	skipBare := flag.Bool("no-bare", false, "skip the bare client (to profile generate alone)")
+	skipGenerate := flag.Bool("no-generate", false, "skip the generate runs (to profile the bare client alone)")
 	memprofile := flag.String("memprofile", "", "write an allocation profile of the whole run to `FILE` at the end")
 	flag.Parse()
 	if *memprofile != "" {
@@ -101,6 +102,9 @@ func main() {
 			if !*skipBare {
 				calls, wall, cpu := bare(url, c, int(bound*10))
 				row(c, l, "bare client", calls, wall, cpu, bound)
+			}
+			if *skipGenerate {
+				continue
 			}
 			calls, wall, cpu := generate(url, c, examples, r)
 			row(c, l, "generate", calls, wall, cpu, bound)
