@@ -161,9 +161,9 @@ func TestCacheKey(t *testing.T) {
 
 // cacheChildEnv makes the test binary act as the child of
 // TestCacheSurvivesSIGKILL: it writes entries to the cache at the path in the
-// variable, printing the index of each committed write, until killed.
-// With cacheChildBehindEnv set it writes behind, committing every
-// millisecond, and prints the last index a Flush made durable.
+// variable, printing the index of each write once Put has returned, until
+// killed. With cacheChildBehindEnv set it writes behind, committing every
+// millisecond and flushing every tenth Put.
 const (
 	cacheChildEnv       = "ENSINSTRUCT_TEST_CACHE_CHILD"
 	cacheChildBehindEnv = "ENSINSTRUCT_TEST_CACHE_CHILD_BEHIND"
@@ -193,30 +193,28 @@ func TestCacheChildWriter(t *testing.T) {
 			fmt.Println("put error:", err)
 			os.Exit(3)
 		}
-		if !behind {
-			fmt.Println(i)
-			continue
-		}
-		if i%10 == 9 {
+		if behind && i%10 == 9 {
 			if err := c.Flush(); err != nil {
 				fmt.Println("flush error:", err)
 				os.Exit(3)
 			}
-			fmt.Println(i)
 		}
+		fmt.Println(i)
 	}
 }
 
 // TestCacheSurvivesSIGKILL kills a process writing to the cache, three times
-// with synchronous Puts and three times writing behind. The write-behind
-// child commits every millisecond (about 0.3 ms of each cycle is the
-// commit), so most of those kills land inside a group commit.
+// with synchronous Puts and nine times writing behind, and checks that every
+// entry whose Put returned is there after reopening. The write-behind child
+// commits every millisecond and after every tenth Put, so its kills land
+// inside a group commit, between a commit and the journal's rewrite, or
+// inside a Put's journal write.
 func TestCacheSurvivesSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a child process")
 	}
 	path := filepath.Join(t.TempDir(), "cache.db")
-	for round := range 6 {
+	for round := range 12 {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCacheChildWriter$", "-test.count=1")
 		cmd.Env = append(os.Environ(), cacheChildEnv+"="+path)
 		if round >= 3 {
@@ -234,7 +232,7 @@ func TestCacheSurvivesSIGKILL(t *testing.T) {
 		// the time).
 		sc := bufio.NewScanner(out)
 		committed := -1
-		target := 20 + 37*(round%3)
+		target := 20 + 37*(round%4) + round
 		for sc.Scan() {
 			n, err := strconv.Atoi(sc.Text())
 			if err != nil {

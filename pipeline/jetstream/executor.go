@@ -133,9 +133,6 @@ func NewExecutor(ctx context.Context, o Options) (*Executor, error) {
 	e.cancel = cancel
 	e.group = new(errgroup.Group)
 	e.group.Go(func() error { return e.watch(wctx, w) })
-	// The bucket is where a result is durable for the run: the local copy
-	// may trail it further than a local run's cache trails its calls.
-	e.cache.SetWriteBehind(localLag)
 	return e, nil
 }
 
@@ -261,8 +258,8 @@ func (e *Executor) Stats() map[string]llm.ModelStats { return e.meter.Stats() }
 
 // Do answers a call from the local cache, else from the results bucket,
 // else queues it for the workers of its endpoint and waits for its result
-// or its failure. A result is stored in the local cache too, within
-// localLag when the cache writes behind, so that the run directory can
+// or its failure. A result is stored in the local cache too (journalled
+// at once when the cache writes behind), so that the run directory can
 // resume without NATS.
 func (e *Executor) Do(ctx context.Context, model string, req llm.Request, sample int) (llm.Response, error) {
 	e.meter.Call(model)
@@ -336,15 +333,6 @@ func (e *Executor) keep(key string, resp llm.Response) {
 		e.log.Error("response cache write failed; the result stays in the bucket", "err", err)
 	}
 }
-
-// localLag is how far the coordinator's local cache may trail the results
-// bucket (see llm.Cache.SetWriteBehind). The bucket is where a result
-// becomes durable for the run: a coordinator killed before its local write
-// replays the result from the bucket on resume and pays nothing again. The
-// local copy is what lets the run directory resume without NATS. One
-// commit a second instead of ten spares nine commits of about 0.14 ms of
-// CPU each: at 16 calls a second, some 80 µs a call.
-const localLag = time.Second
 
 // lookup reads key from the results bucket, retrying while NATS is away.
 func (e *Executor) lookup(ctx context.Context, key string) (stored, bool, error) {
