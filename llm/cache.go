@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"os"
 	"path/filepath"
@@ -62,6 +63,39 @@ type Cache struct {
 	db   *bolt.DB
 	path string
 	wb   *writeBehind // nil: every Put commits before it returns
+
+	// own is set when the file held no response at OpenCache: every key
+	// stored since was put through this Cache, and own holds their
+	// fingerprints, so that a Get or Has of another key (every new call
+	// of a fresh run) misses without a read transaction.
+	ownMu sync.Mutex
+	own   map[uint64]struct{}
+}
+
+// ownSeed seeds the fingerprints of Cache.own.
+var ownSeed = maphash.MakeSeed()
+
+// putOwn records that key is stored, or about to be.
+func (c *Cache) putOwn(key string) {
+	if c.own == nil {
+		return
+	}
+	h := maphash.String(ownSeed, key)
+	c.ownMu.Lock()
+	c.own[h] = struct{}{}
+	c.ownMu.Unlock()
+}
+
+// absent reports whether key is certainly not stored.
+func (c *Cache) absent(key string) bool {
+	if c.own == nil {
+		return false
+	}
+	h := maphash.String(ownSeed, key)
+	c.ownMu.Lock()
+	_, ok := c.own[h]
+	c.ownMu.Unlock()
+	return !ok
 }
 
 // A CacheOption changes how OpenCache opens a cache.
@@ -144,6 +178,16 @@ func OpenCache(path string, opts ...CacheOption) (*Cache, error) {
 		return nil, fmt.Errorf("opening response cache %s: %w", path, err)
 	}
 	c := &Cache{db: db, path: path}
+	err = db.View(func(tx *bolt.Tx) error {
+		if k, _ := tx.Bucket(responsesBucket).Cursor().First(); k == nil {
+			c.own = make(map[uint64]struct{})
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening response cache %s: %w", path, err)
+	}
 	for _, o := range opts {
 		o(c)
 	}
@@ -162,6 +206,9 @@ func (c *Cache) Path() string { return c.path }
 // Get returns the response stored under key, with Cached set.
 func (c *Cache) Get(key string) (Response, bool, error) {
 	var r Response
+	if c.absent(key) {
+		return r, false, nil
+	}
 	if v, ok := c.wb.get(key); ok {
 		if err := json.Unmarshal(v, &r); err != nil {
 			return Response{}, false, fmt.Errorf("response cache %s: reading %s: %w", c.path, key, err)
@@ -187,6 +234,9 @@ func (c *Cache) Get(key string) (Response, bool, error) {
 
 // Has reports whether a response is stored under key.
 func (c *Cache) Has(key string) (bool, error) {
+	if c.absent(key) {
+		return false, nil
+	}
 	if _, ok := c.wb.get(key); ok {
 		return true, nil
 	}
@@ -207,10 +257,8 @@ func (c *Cache) Has(key string) (bool, error) {
 // one since the last Put (the failed entries stay queued and are tried
 // again). The Cached flag is not stored.
 func (c *Cache) Put(key string, r Response) error {
-	v, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("response cache: encoding: %w", err)
-	}
+	v := appendResponse(make([]byte, 0, len(r.Text)+128), r)
+	c.putOwn(key)
 	if c.wb != nil {
 		if err := c.wb.put(key, v); err != nil {
 			return fmt.Errorf("response cache %s: writing: %w", c.path, err)
@@ -224,7 +272,7 @@ func (c *Cache) Put(key string, r Response) error {
 	// Puts of the next few milliseconds, each returning once its write is
 	// durable. A model call takes far longer than the wait, and a crash
 	// loses only the calls whose Put had not returned: those in flight.
-	err = c.db.Batch(put)
+	err := c.db.Batch(put)
 	if err != nil {
 		return fmt.Errorf("response cache %s: writing: %w", c.path, err)
 	}
@@ -240,11 +288,8 @@ func (c *Cache) PutMany(keys []string, resps []Response) error {
 	}
 	vals := make([][]byte, len(resps))
 	for i, r := range resps {
-		v, err := json.Marshal(r)
-		if err != nil {
-			return fmt.Errorf("response cache: encoding: %w", err)
-		}
-		vals[i] = v
+		vals[i] = appendResponse(nil, r)
+		c.putOwn(keys[i])
 	}
 	if c.wb != nil {
 		// Through the queue, so that a value queued earlier under one of

@@ -580,3 +580,39 @@ func reopen(t *testing.T, c *Cache) *Cache {
 	t.Cleanup(func() { c.Close() })
 	return c
 }
+
+// In a cache whose file was empty when opened, a Get or Has of a key never
+// put misses without a read transaction; put keys are found, and a file
+// that held entries when opened is read for every key.
+func TestCacheFreshMisses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cache.db")
+	c, err := OpenCache(path, CacheWriteBehind(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := c.db.Stats().TxN
+	if _, found, err := c.Get("never"); found || err != nil {
+		t.Fatalf("Get of a key never put: found=%v err=%v", found, err)
+	}
+	if ok, err := c.Has("never"); ok || err != nil {
+		t.Fatalf("Has of a key never put: %v %v", ok, err)
+	}
+	if n := c.db.Stats().TxN - before; n != 0 {
+		t.Errorf("%d read transactions for keys a fresh cache never stored", n)
+	}
+	if err := c.Put("a", Response{Text: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PutMany([]string{"b"}, []Response{{Text: "b"}}); err != nil {
+		t.Fatal(err)
+	}
+	c = reopen(t, c)
+	if c.own != nil {
+		t.Fatal("a cache opened on a file with entries trusts its own keys only")
+	}
+	for _, k := range []string{"a", "b"} {
+		if r, found, err := c.Get(k); !found || err != nil || r.Text != k {
+			t.Fatalf("Get %s after reopening: %+v %v %v", k, r, found, err)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package llm
 
 import (
 	"bytes"
+	"encoding/json"
 	"math"
 	"strings"
 	"testing"
@@ -92,6 +93,41 @@ func FuzzOllamaEncode(f *testing.F) {
 			if err1 != nil || err2 != nil || !bytes.Equal(got, want) {
 				t.Fatalf("encode:\n got %s %v\nwant %s %v", got, err1, want, err2)
 			}
+		}
+	})
+}
+
+// The cache's hand-written encoding of a Response is json.Marshal's.
+func TestAppendResponseEqualsMarshal(t *testing.T) {
+	for _, s := range trickyStrings {
+		for _, r := range []Response{
+			{Text: s},
+			{Text: s, FinishReason: s, PromptTokens: 3, CompletionTokens: -4, Latency: 5 * time.Millisecond, Cached: true, Truncated: true},
+			{FinishReason: "length", Latency: -1},
+		} {
+			want, err := json.Marshal(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := appendResponse(nil, r); !bytes.Equal(got, want) {
+				t.Fatalf("appendResponse(%+v):\n got %s\nwant %s", r, got, want)
+			}
+		}
+	}
+}
+
+func FuzzAppendResponse(f *testing.F) {
+	for _, s := range trickyStrings {
+		f.Add(s, "stop", 7, int64(12345), true)
+	}
+	f.Fuzz(func(t *testing.T, text, finish string, tokens int, latency int64, truncated bool) {
+		r := Response{Text: text, FinishReason: finish, PromptTokens: tokens, CompletionTokens: tokens / 3, Latency: time.Duration(latency), Truncated: truncated}
+		want, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendResponse(nil, r); !bytes.Equal(got, want) {
+			t.Fatalf("appendResponse(%+v):\n got %s\nwant %s", r, got, want)
 		}
 	})
 }
