@@ -123,10 +123,9 @@ func CacheWriteBehind(interval time.Duration) CacheOption {
 }
 
 // SetWriteBehind changes the commit interval of a write-behind cache, from
-// its next tick on: for an owner whose results are durable elsewhere
-// first (the distributed coordinator's are in the results bucket), so
-// that its copy may trail further. It does nothing to a synchronous cache
-// or for interval ≤ 0.
+// its next tick on. The interval decides how the commits' cost is spread,
+// not what a crash loses (the journal holds every entry). It does nothing
+// to a synchronous cache or for interval ≤ 0.
 func (c *Cache) SetWriteBehind(interval time.Duration) {
 	if c == nil || c.wb == nil || interval <= 0 {
 		return
