@@ -13,6 +13,7 @@ package workers
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,9 +32,13 @@ func Go(f func()) {
 	select {
 	case handoff <- f:
 	default:
+		started.Add(1)
 		go work(f)
 	}
 }
+
+// started counts the workers Go has started, for the tests.
+var started atomic.Int64
 
 func work(f func()) {
 	t := time.NewTimer(IdleTimeout)
