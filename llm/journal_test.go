@@ -24,19 +24,27 @@ func abandon(t *testing.T, c *Cache) {
 	}
 }
 
-// Entries put but never committed come back from the journal, the later
-// of two values under one key wins, and the journal is gone afterwards.
-func TestJournalReplay(t *testing.T) {
+// journalled opens a write-behind cache that will not commit on its own,
+// in a new directory, and puts n entries into it.
+func journalled(t *testing.T, n int) (string, *Cache) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "cache.db")
 	c, err := OpenCache(path, CacheWriteBehind(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range 100 {
+	for i := range n {
 		if err := c.Put(fmt.Sprintf("k%d", i), childResponse(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return path, c
+}
+
+// Entries put but never committed come back from the journal, the later
+// of two values under one key wins, and the journal is gone afterwards.
+func TestJournalReplay(t *testing.T) {
+	path, c := journalled(t, 100)
 	if err := c.Put("k7", Response{Text: "newer"}); err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +53,7 @@ func TestJournalReplay(t *testing.T) {
 	}
 	abandon(t, c)
 
-	c, err = OpenCache(path)
+	c, err := OpenCache(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,16 +97,7 @@ func TestJournalTornTail(t *testing.T) {
 		{"huge length", func(b []byte) []byte { return append(b, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "cache.db")
-			c, err := OpenCache(path, CacheWriteBehind(time.Hour))
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i := range 3 {
-				if err := c.Put(fmt.Sprintf("k%d", i), childResponse(i)); err != nil {
-					t.Fatal(err)
-				}
-			}
+			path, c := journalled(t, 3)
 			abandon(t, c)
 			b, err := os.ReadFile(path + journalSuffix)
 			if err != nil {
@@ -122,16 +121,7 @@ func TestJournalTornTail(t *testing.T) {
 // A commit leaves in the journal only what is still queued; Close removes
 // it; a rewrite a crash interrupted (the .tmp file) is ignored.
 func TestJournalAfterCommit(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "cache.db")
-	c, err := OpenCache(path, CacheWriteBehind(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 50 {
-		if err := c.Put(fmt.Sprintf("k%d", i), childResponse(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	path, c := journalled(t, 50)
 	big, err := os.Stat(path + journalSuffix)
 	if err != nil {
 		t.Fatal(err)

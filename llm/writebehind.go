@@ -94,8 +94,8 @@ func (w *writeBehind) run() {
 	defer close(w.done)
 	t := time.NewTicker(time.Duration(w.interval.Load()))
 	defer t.Stop()
-	sync := time.NewTicker(journalSync)
-	defer sync.Stop()
+	syncs := time.NewTicker(journalSync)
+	defer syncs.Stop()
 	for {
 		select {
 		case <-w.quit:
@@ -103,7 +103,7 @@ func (w *writeBehind) run() {
 		case <-w.reset:
 			t.Reset(time.Duration(w.interval.Load()))
 			continue
-		case <-sync.C:
+		case <-syncs.C:
 			w.mu.Lock()
 			err := w.journal.sync()
 			if err != nil {
