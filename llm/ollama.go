@@ -355,10 +355,47 @@ func (o *Ollama) appendRequest(b []byte, req Request, numCtx int) ([]byte, error
 	return append(b, "}}"...), nil
 }
 
-// decode reads the reply chunks until the final one.
+// decode reads the reply chunks until the final one. It reads the whole
+// body first and parses what Ollama writes itself (parseChunk); from the
+// first chunk it declines, it falls back to encoding/json, which then
+// sees the bytes, and the read error if there was one, as it would have.
 func (o *Ollama) decode(ctx context.Context, body io.Reader) (Response, error) {
-	dec := json.NewDecoder(body)
+	buf := replyBufs.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 1<<20 {
+			buf.Reset()
+			replyBufs.Put(buf)
+		}
+	}()
+	_, rerr := buf.ReadFrom(body)
+	b := buf.Bytes()
 	var text strings.Builder
+	for {
+		var c ollamaChunk
+		n, ok := parseChunk(b, &c)
+		if !ok {
+			rest := io.Reader(bytes.NewReader(b))
+			if rerr != nil {
+				rest = io.MultiReader(rest, errReader{rerr})
+			}
+			return o.decodeStream(ctx, rest, &text)
+		}
+		b = b[n:]
+		if r, done, err := o.chunk(c, &text); done {
+			return r, err
+		}
+	}
+}
+
+// errReader returns err from every Read.
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }
+
+// decodeStream reads the rest of a reply with encoding/json, text holding
+// what the chunks before gave.
+func (o *Ollama) decodeStream(ctx context.Context, body io.Reader, text *strings.Builder) (Response, error) {
+	dec := json.NewDecoder(body)
 	for {
 		var c ollamaChunk
 		if err := dec.Decode(&c); err != nil {
@@ -374,22 +411,31 @@ func (o *Ollama) decode(ctx context.Context, body io.Reader) (Response, error) {
 			}
 			return Response{}, classifyTransport(ctx, BackendOllama, o.endpoint, o.model, err)
 		}
-		if c.Error != "" {
-			// An error reported in the middle of a reply: the runner failed.
-			return Response{}, &callError{BackendOllama, o.endpoint, o.model, ErrServer,
-				errors.New(truncateBody(c.Error, ""))}
-		}
-		text.WriteString(c.Response)
-		text.WriteString(c.Message.Content)
-		if c.Done {
-			return Response{
-				Text:             text.String(),
-				FinishReason:     c.DoneReason,
-				PromptTokens:     c.PromptEvalCount,
-				CompletionTokens: c.EvalCount,
-			}, nil
+		if r, done, err := o.chunk(c, text); done {
+			return r, err
 		}
 	}
+}
+
+// chunk adds one reply chunk to text and reports whether the reply is
+// over: with its final chunk, or with an error reported in the middle.
+func (o *Ollama) chunk(c ollamaChunk, text *strings.Builder) (Response, bool, error) {
+	if c.Error != "" {
+		// An error reported in the middle of a reply: the runner failed.
+		return Response{}, true, &callError{BackendOllama, o.endpoint, o.model, ErrServer,
+			errors.New(truncateBody(c.Error, ""))}
+	}
+	text.WriteString(c.Response)
+	text.WriteString(c.Message.Content)
+	if !c.Done {
+		return Response{}, false, nil
+	}
+	return Response{
+		Text:             text.String(),
+		FinishReason:     c.DoneReason,
+		PromptTokens:     c.PromptEvalCount,
+		CompletionTokens: c.EvalCount,
+	}, true, nil
 }
 
 // statusError reads an error reply ({"error": "..."} or plain text).
