@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Text helpers shared by the parsers. Every helper returns substrings of
@@ -32,7 +33,25 @@ func trimSpace(s string) string {
 // collapseSpace replaces every run of white space by one space and trims,
 // as the reference's re.sub(r"\s+", " ", s).strip() does.
 func collapseSpace(s string) string {
+	if collapsed(s) {
+		return s // most demonstrations already are: no copy
+	}
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// collapsed reports whether s is ASCII with no white space but single
+// spaces between words, so that collapseSpace would return it unchanged.
+// It may report false for some such strings (any non-ASCII one).
+func collapsed(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= utf8.RuneSelf || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r':
+			return false
+		case c == ' ' && (i == 0 || i == len(s)-1 || s[i+1] == ' '):
+			return false
+		}
+	}
+	return true
 }
 
 // cutAtBlankLine returns s up to its first blank line (a line holding only
