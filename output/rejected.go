@@ -16,6 +16,30 @@ type Kept struct {
 	Candidates  []string `json:"candidates"`
 }
 
+// keptJSON is the wire form of Kept.
+type keptJSON struct {
+	Instruction string    `json:"instruction"`
+	Input       string    `json:"input"`
+	Output      string    `json:"output"`
+	Meta        *metaJSON `json:"meta"`
+	Candidates  []string  `json:"candidates"`
+}
+
+// Encode writes k to enc as json.Marshal would, with its meta in the wire
+// form directly (see Meta.MarshalJSON), which spares encoding/json a
+// second pass over the meta's bytes.
+func (k Kept) Encode(enc *json.Encoder) error {
+	v := keptJSON{Instruction: k.Instruction, Input: k.Input, Output: k.Output, Candidates: k.Candidates}
+	if k.Meta != nil {
+		m, err := k.Meta.wire()
+		if err != nil {
+			return err
+		}
+		v.Meta = m
+	}
+	return enc.Encode(v)
+}
+
 // Rejected is a dropped candidate, or a malformed input line that was
 // skipped, with the reason and the scores that decided it. Its JSON form
 // is one line of a rejected file (the filter command's --rejected, and

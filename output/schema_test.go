@@ -233,3 +233,35 @@ func TestMetaRejectsNaN(t *testing.T) {
 		}
 	}
 }
+
+// TestKeptEncodeEqualsMarshal holds Kept.Encode to json.Marshal's bytes,
+// for records with every meta field, none, and a NaN it must refuse.
+func TestKeptEncodeEqualsMarshal(t *testing.T) {
+	var ks []Kept
+	for _, r := range append(generateRecords(), filterRecords()...) {
+		ks = append(ks, Kept{Instruction: r.Instruction, Input: r.Input, Output: r.Output + " <&>", Meta: r.Meta, Candidates: []string{"a", "b\n"}})
+	}
+	ks = append(ks, Kept{Instruction: "no meta"}, Kept{Meta: &Meta{}})
+	for i, k := range ks {
+		var got bytes.Buffer
+		enc := json.NewEncoder(&got)
+		enc.SetEscapeHTML(false)
+		if err := k.Encode(enc); err != nil {
+			t.Fatal(err)
+		}
+		var want bytes.Buffer
+		enc = json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(k); err != nil {
+			t.Fatal(err)
+		}
+		if got.String() != want.String() {
+			t.Errorf("kept %d:\n got %s\nwant %s", i, got.String(), want.String())
+		}
+	}
+	nan := math.NaN()
+	err := Kept{Meta: &Meta{NoveltyMax: &nan}}.Encode(json.NewEncoder(&bytes.Buffer{}))
+	if err == nil || !strings.Contains(err.Error(), "meta.novelty_max") {
+		t.Errorf("NaN: %v", err)
+	}
+}

@@ -70,7 +70,8 @@ func createEvidence(dir string) (*evidenceFiles, error) {
 
 // Kept writes a kept record with its provenance and candidates.
 func (e *evidenceFiles) Kept(r output.Record, candidates []string) error {
-	if err := e.keptEnc.Encode(output.Kept{Instruction: r.Instruction, Input: r.Input, Output: r.Output, Meta: r.Meta, Candidates: candidates}); err != nil {
+	k := output.Kept{Instruction: r.Instruction, Input: r.Input, Output: r.Output, Meta: r.Meta, Candidates: candidates}
+	if err := k.Encode(e.keptEnc); err != nil {
 		return err
 	}
 	return e.keptW.Flush()
