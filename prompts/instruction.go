@@ -1,8 +1,8 @@
 package prompts
 
 import (
-	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/ensinstruct/ensinstruct/seeds"
@@ -10,7 +10,7 @@ import (
 
 // instructionDemo is one numbered demonstration of the instruction prompt.
 type instructionDemo struct {
-	N    int
+	N    string
 	Text string
 }
 
@@ -18,7 +18,7 @@ type instructionDemo struct {
 type instructionData struct {
 	TypeA bool
 	Demos []instructionDemo
-	Next  int
+	Next  string
 	Stop  string
 }
 
@@ -43,15 +43,16 @@ func InstructionPrompt(style Style, typ seeds.Type, demos []string) Prompt {
 		if d == "" {
 			continue
 		}
-		data.Demos = append(data.Demos, instructionDemo{N: len(data.Demos) + 1, Text: d})
+		data.Demos = append(data.Demos, instructionDemo{N: strconv.Itoa(len(data.Demos) + 1), Text: d})
 	}
-	data.Next = len(data.Demos) + 1
+	next := len(data.Demos) + 1
+	data.Next = strconv.Itoa(next)
 	if style == StyleChat {
-		return chat(render("instruction.chat.system.tmpl", data), render("instruction.chat.user.tmpl", data), []string{DefaultStop})
+		return chat(renderInstruction("instruction.chat.system.tmpl", data), renderInstruction("instruction.chat.user.tmpl", data), []string{DefaultStop})
 	}
 	return Prompt{
-		Text: render("instruction.completion.tmpl", data),
-		Stop: []string{DefaultStop, fmt.Sprintf("\n%d.", data.Next+1)},
+		Text: renderInstruction("instruction.completion.tmpl", data),
+		Stop: []string{DefaultStop, "\n" + strconv.Itoa(next+1) + "."},
 	}
 }
 
