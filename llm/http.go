@@ -24,7 +24,7 @@ func newHTTPClientFor(perHost int) *http.Client {
 	t.MaxIdleConnsPerHost = max(64, perHost)
 	t.MaxIdleConns = max(256, t.MaxIdleConnsPerHost)
 	// A request is written in one piece: the default 4 KiB buffer splits
-	// an instruction prompt (often 4-8 KiB) into two or three writes.
+	// an instance prompt with its demonstrations (4-7 KiB) in two.
 	t.WriteBufferSize = 32 << 10
 	t.ReadBufferSize = 16 << 10
 	return &http.Client{Transport: t}
