@@ -16,12 +16,11 @@ import (
 // For k ≥ 1 demonstrations a list template renders as head, then unit for
 // each demonstration but the last, then last for the last one (which
 // holds whatever follows the list, the next number among it). A template
-// that shows no demonstrations is all head.
+// that shows no demonstrations is all head, with no unit.
 type listFrame struct {
 	head string
 	unit []piece
 	last []piece
-	list bool // whether the template shows the demonstrations
 }
 
 // A piece is literal text followed by a slot (0 for none).
@@ -53,7 +52,7 @@ func newListFrame(name string, typeA bool) *listFrame {
 		}
 	} else {
 		i2 := i1 + len(slotN) + strings.Index(s[i1+len(slotN):], slotN)
-		f.head, f.list = s[:i1], true
+		f.head = s[:i1]
 		f.unit, f.last = pieces(s[i1:i2]), pieces(s[i2:])
 	}
 	// The frame must render what the template does, for any number of
@@ -89,7 +88,7 @@ func pieces(s string) []piece {
 // list template is executed itself (its text around an empty list may
 // differ).
 func (f *listFrame) render(name string, d instructionData) string {
-	if !f.list {
+	if f.unit == nil {
 		return f.head
 	}
 	if len(d.Demos) == 0 {
@@ -138,15 +137,12 @@ var instructionFrames = sync.OnceValue(func() map[string][2]*listFrame {
 	return m
 })
 
-// renderInstruction renders the named instruction template with d.
+// renderInstruction renders the named instruction template (one of
+// instructionTemplates) with d.
 func renderInstruction(name string, d instructionData) string {
-	fs, ok := instructionFrames()[name]
-	if !ok {
-		return render(name, d)
-	}
-	f := fs[0]
+	fs := instructionFrames()[name]
 	if d.TypeA {
-		f = fs[1]
+		return fs[1].render(name, d)
 	}
-	return f.render(name, d)
+	return fs[0].render(name, d)
 }
