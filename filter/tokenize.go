@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"slices"
 	"unicode"
 	"unicode/utf8"
 )
@@ -54,8 +55,16 @@ func appendLowerRune(buf []byte, r rune) []byte {
 	return append(buf, ' ')
 }
 
-// splitSpaces appends the space-separated fields of s to dst.
+// splitSpaces appends the space-separated fields of s to dst, growing it
+// once.
 func splitSpaces(dst []string, s string) []string {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] != ' ' && (i == 0 || s[i-1] == ' ') {
+			n++
+		}
+	}
+	dst = slices.Grow(dst, n)
 	start := -1
 	for i := 0; i < len(s); i++ {
 		if s[i] == ' ' {
