@@ -72,20 +72,41 @@ func InstancePrompt(style Style, typ seeds.Type, instruction string) Prompt {
 // instanceSlot stands for the instruction in a rendered instance frame.
 const instanceSlot = "\x00instruction\x00"
 
-// instanceFrame is an instance prompt rendered once, with instanceSlot
-// where the instruction goes: the demonstrations never change, so a
-// prompt costs a string replacement, not a template execution.
+// instanceFrame is an instance prompt rendered once with instanceSlot
+// where the instruction goes, and cut at the slots: the demonstrations
+// never change, so a prompt costs joining the pieces around the
+// instruction, not a template execution.
 type instanceFrame struct {
-	system, text string // text is the user message of a chat prompt
+	system, text []string // text is the user message of a chat prompt
 	chat         bool
 }
 
 func (f instanceFrame) with(instruction string) Prompt {
-	text := strings.ReplaceAll(f.text, instanceSlot, instruction)
+	text := joinAround(f.text, instruction)
 	if f.chat {
-		return chat(strings.ReplaceAll(f.system, instanceSlot, instruction), text, instanceStops())
+		return chat(joinAround(f.system, instruction), text, instanceStops())
 	}
 	return Prompt{Text: text, Stop: instanceStops()}
+}
+
+// joinAround joins pieces with s between each two: what replacing every
+// slot with s gave in the text that was cut into pieces.
+func joinAround(pieces []string, s string) string {
+	if len(pieces) == 1 {
+		return pieces[0]
+	}
+	n := len(s) * (len(pieces) - 1)
+	for _, p := range pieces {
+		n += len(p)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(pieces[0])
+	for _, p := range pieces[1:] {
+		b.WriteString(s)
+		b.WriteString(p)
+	}
+	return b.String()
 }
 
 // instanceFrames are the four frames (completion B and A, chat B and A),
@@ -104,10 +125,14 @@ func renderInstanceFrame(chatStyle, typeA bool) instanceFrame {
 	}
 	if chatStyle {
 		data.Demos = data.Demos[:chatInstanceDemos]
-		return instanceFrame{system: render("instance.chat.system.tmpl", data), text: render("instance.chat.user.tmpl", data), chat: true}
+		return instanceFrame{system: cutSlots(render("instance.chat.system.tmpl", data)),
+			text: cutSlots(render("instance.chat.user.tmpl", data)), chat: true}
 	}
-	return instanceFrame{text: render("instance.completion.tmpl", data)}
+	return instanceFrame{text: cutSlots(render("instance.completion.tmpl", data))}
 }
+
+// cutSlots cuts a rendered frame at its instruction slots.
+func cutSlots(text string) []string { return strings.Split(text, instanceSlot) }
 
 // mustLoadDemos reads and parses an embedded demonstration file, panicking
 // on error (the files are part of the package and tested).
