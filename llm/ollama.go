@@ -27,11 +27,15 @@ import (
 // hides the reply headers (so Retry-After is lost), reports a stream that
 // ends early as success, and allocates an 8 MiB line buffer per call.
 type Ollama struct {
-	model     string
-	base      string // normalized endpoint URL, may hold credentials
-	endpoint  string // the same without credentials, for errors
-	client    *http.Client
-	header    http.Header
+	model    string
+	base     string // normalized endpoint URL, may hold credentials
+	endpoint string // the same without credentials, for errors
+	client   *http.Client
+	header   http.Header // the configured headers
+	// reqHeader is every model request's headers: the configured ones,
+	// then the content type, accept and user agent. Requests share it
+	// and nothing may change it.
+	reqHeader http.Header
 	options   map[string]any
 	keepAlive *api.Duration
 	// maxCtx caps the context window asked for; ctx is the largest asked
@@ -84,6 +88,13 @@ func NewOllama(mc ModelConfig, client *http.Client) (*Ollama, error) {
 			o.header.Set(k, v)
 		}
 	}
+	o.reqHeader = make(http.Header, len(o.header)+3)
+	for k, v := range o.header {
+		o.reqHeader[k] = v
+	}
+	o.reqHeader.Set("Content-Type", "application/json")
+	o.reqHeader.Set("Accept", "application/x-ndjson, application/json")
+	o.reqHeader.Set("User-Agent", userAgent)
 	if mc.KeepAlive != nil {
 		o.keepAlive = &api.Duration{Duration: *mc.KeepAlive}
 	}
@@ -127,12 +138,9 @@ func (o *Ollama) Generate(ctx context.Context, req Request) (Response, error) {
 	if err != nil {
 		return Response{}, &callError{BackendOllama, o.endpoint, o.model, ErrBadRequest, err}
 	}
-	for k, v := range o.header {
-		hreq.Header[k] = v
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Accept", "application/x-ndjson, application/json")
-	hreq.Header.Set("User-Agent", userAgent)
+	// net/http only reads a request's headers (a client that must add
+	// one, for credentials in the URL, copies them first).
+	hreq.Header = o.reqHeader
 
 	start := time.Now()
 	resp, err := o.client.Do(hreq)

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -244,5 +246,46 @@ func TestOllamaInvalidRequest(t *testing.T) {
 		if _, err := o.Generate(context.Background(), req); !errors.Is(err, ErrBadRequest) {
 			t.Errorf("Generate(%+v) err = %v, want ErrBadRequest", req, err)
 		}
+	}
+}
+
+// TestOllamaRequestHeaders sends concurrent requests to an endpoint with
+// credentials in its URL: each carries the configured headers, the fixed
+// ones (a configured Content-Type loses) and the basic credentials, and the
+// headers the requests share are left as they were (the race detector
+// watches them too).
+func TestOllamaRequestHeaders(t *testing.T) {
+	srv := newScripted(t, ollamaOK("ok", false))
+	u, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword("ann", "pw")
+	o, err := NewOllama(ModelConfig{Model: "tiny", Endpoint: u.String(),
+		Headers: map[string]string{"X-Org": "abc", "Content-Type": "text/plain"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := o.reqHeader.Clone()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if _, err := o.Generate(context.Background(), Request{Prompt: "x"}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	for i := range 8 {
+		h := srv.Header(i)
+		if h.Get("X-Org") != "abc" || h.Get("Content-Type") != "application/json" || h.Get("User-Agent") != userAgent {
+			t.Errorf("request %d headers = %v", i, h)
+		}
+		if user, pass, ok := (&http.Request{Header: h}).BasicAuth(); !ok || user != "ann" || pass != "pw" {
+			t.Errorf("request %d: basic credentials %q %q %v, want ann pw", i, user, pass, ok)
+		}
+	}
+	if !reflect.DeepEqual(o.reqHeader, want) {
+		t.Errorf("shared headers changed: %v, want %v", o.reqHeader, want)
 	}
 }
