@@ -1,10 +1,12 @@
 // Command ensinstruct-bench measures how well generate keeps a big
 // endpoint busy, and what it costs the coordinator: it runs a fake model
 // server with an exact latency in a child process (so that its CPU time is
-// not counted), then, against it, a bare Go HTTP client making the same
-// kind of calls, and a whole generate run through pipeline.Job with its
-// run directory and cache. It prints, for each, the calls per second as a
-// share of C/L and the process's CPU time (user + system) per call.
+// not counted), then, against it, a whole generate run through pipeline.Job
+// with its run directory and cache, and a bare Go HTTP client replaying
+// the very requests that run made (the fake records them), with as many
+// goroutines as the endpoint has slots. It prints, for each, the calls per
+// second as a share of C/L and the process's CPU time (user + system) per
+// call. Each measurement starts after a garbage collection.
 //
 //	go run ./cmd/ensinstruct-bench -c 64 -l 200ms -n 400
 //
@@ -22,6 +24,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -32,6 +35,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -86,12 +90,18 @@ func main() {
 	}
 	fmt.Println("| C | L | what | calls | calls/s | share of C/L | CPU µs/call |")
 	fmt.Println("|---|---|---|---|---|---|---|")
+	rec, err := os.CreateTemp("", "ensinstruct-bench-calls")
+	if err != nil {
+		fatal(err)
+	}
+	rec.Close()
+	defer os.Remove(rec.Name())
 	for _, cs := range strings.Split(*cases, ",") {
 		c, l, err := parseCase(cs)
 		if err != nil {
 			fatal(err)
 		}
-		url, stop := startServer(l)
+		url, stop := startServer(l, rec.Name())
 		bound := float64(c) / l.Seconds()
 		examples := *n
 		if examples == 0 {
@@ -99,15 +109,27 @@ func main() {
 			examples = max(50, int(bound*15/7))
 		}
 		for r := 0; r < *runs; r++ {
-			if !*skipBare {
-				calls, wall, cpu := bare(url, c, int(bound*10))
-				row(c, l, "bare client", calls, wall, cpu, bound)
+			var calls []recorded
+			if !*skipGenerate {
+				if err := os.Truncate(rec.Name(), 0); err != nil {
+					fatal(err)
+				}
+				runtime.GC()
+				n, wall, cpu := generate(url, c, examples, r)
+				row(c, l, "generate", n, wall, cpu, bound)
+				if calls, err = readRecorded(rec.Name()); err != nil {
+					fatal(err)
+				}
 			}
-			if *skipGenerate {
+			if *skipBare {
 				continue
 			}
-			calls, wall, cpu := generate(url, c, examples, r)
-			row(c, l, "generate", calls, wall, cpu, bound)
+			if calls == nil {
+				calls = synthetic(int(bound * 10))
+			}
+			runtime.GC()
+			n, wall, cpu := bare(url, c, calls)
+			row(c, l, "bare client", n, wall, cpu, bound)
 		}
 		stop()
 	}
@@ -145,7 +167,8 @@ func cpuTime() time.Duration {
 }
 
 // serve runs the fake model server: it prints its URL and serves until
-// stdin closes.
+// stdin closes. Given a file args[1], it appends every model request it
+// receives to it, for the bare client to replay.
 func serve(args []string) {
 	l, err := time.ParseDuration(args[0])
 	if err != nil {
@@ -154,6 +177,21 @@ func serve(args []string) {
 	srv := llmtest.NewServer(func(c llmtest.Call) string {
 		return pipelinetest.Reply(pipelinetest.Request{Model: c.Model, Prompt: c.Prompt, Temperature: c.Temperature, Seed: c.Seed})
 	})
+	if len(args) > 1 && args[1] != "" {
+		f, err := os.OpenFile(args[1], os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			fatal(err)
+		}
+		defer f.Close()
+		var mu sync.Mutex
+		srv.SetRecorder(func(path string, body []byte) {
+			mu.Lock()
+			defer mu.Unlock()
+			if _, err := fmt.Fprintf(f, "%s %d\n%s", path, len(body), body); err != nil {
+				fatal(err)
+			}
+		})
+	}
 	srv.SetLatency(l)
 	fmt.Println(srv.URL)
 	signal.Ignore(syscall.SIGINT)
@@ -161,13 +199,14 @@ func serve(args []string) {
 	srv.Close()
 }
 
-// startServer starts the fake server in a child process.
-func startServer(l time.Duration) (string, func()) {
+// startServer starts the fake server in a child process, recording the
+// requests it receives to the file record unless that is "".
+func startServer(l time.Duration, record string) (string, func()) {
 	exe, err := os.Executable()
 	if err != nil {
 		fatal(err)
 	}
-	cmd := exec.Command(exe, "serve", l.String())
+	cmd := exec.Command(exe, "serve", l.String(), record)
 	stdin, _ := cmd.StdinPipe()
 	var out bytes.Buffer
 	stdout, _ := cmd.StdoutPipe()
@@ -186,25 +225,66 @@ func startServer(l time.Duration) (string, func()) {
 	return strings.TrimSpace(out.String()), func() { stdin.Close(); cmd.Wait() }
 }
 
-// bare makes calls instruction-sized completion calls with c goroutines,
-// as a plain Go client would, and returns the calls, wall and CPU time.
-func bare(url string, c, calls int) (int64, time.Duration, time.Duration) {
+// recorded is one model request as the fake server received it.
+type recorded struct {
+	path string
+	body []byte
+}
+
+// readRecorded reads the requests the fake server recorded.
+func readRecorded(name string) ([]recorded, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r := bufio.NewReader(f)
+	var calls []recorded
+	for {
+		var c recorded
+		var n int
+		if _, err := fmt.Fscanf(r, "%s %d\n", &c.path, &n); err == io.EOF {
+			return calls, nil
+		} else if err != nil {
+			return nil, fmt.Errorf("%s: request %d: %w", name, len(calls)+1, err)
+		}
+		c.body = make([]byte, n)
+		if _, err := io.ReadFull(r, c.body); err != nil {
+			return nil, fmt.Errorf("%s: request %d: %w", name, len(calls)+1, err)
+		}
+		calls = append(calls, c)
+	}
+}
+
+// synthetic returns n instruction-sized completion requests, for when no
+// generate run was recorded.
+func synthetic(n int) []recorded {
+	body, _ := json.Marshal(map[string]any{"model": "gen", "prompt": strings.Repeat("Write a new task. ", 200),
+		"raw": true, "stream": false, "options": map[string]any{"temperature": 0.7, "num_predict": 256}})
+	calls := make([]recorded, n)
+	for i := range calls {
+		calls[i] = recorded{"/api/generate", body}
+	}
+	return calls
+}
+
+// bare makes the given calls with c goroutines, as a plain Go client
+// would, and returns the calls, wall and CPU time.
+func bare(url string, c int, calls []recorded) (int64, time.Duration, time.Duration) {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = c
 	client := &http.Client{Transport: t}
-	body, _ := json.Marshal(map[string]any{"model": "gen", "prompt": strings.Repeat("Write a new task. ", 200),
-		"raw": true, "stream": false, "options": map[string]any{"temperature": 0.7, "num_predict": 256}})
 	var wg sync.WaitGroup
-	next := make(chan struct{}, calls)
-	for range calls {
-		next <- struct{}{}
+	next := make(chan recorded, len(calls))
+	for _, r := range calls {
+		next <- r
 	}
 	close(next)
 	cpu0, start := cpuTime(), time.Now()
 	for range c {
 		wg.Go(func() {
-			for range next {
-				resp, err := client.Post(url+"/api/generate", "application/json", bytes.NewReader(body))
+			for r := range next {
+				resp, err := client.Post(url+r.path, "application/json", bytes.NewReader(r.body))
 				if err != nil {
 					fatal(err)
 				}
@@ -215,7 +295,7 @@ func bare(url string, c, calls int) (int64, time.Duration, time.Duration) {
 		})
 	}
 	wg.Wait()
-	return int64(calls), time.Since(start), cpuTime() - cpu0
+	return int64(len(calls)), time.Since(start), cpuTime() - cpu0
 }
 
 // generate runs a whole generate job with default settings against the

@@ -25,7 +25,7 @@ func startup(args []string) {
 	if *exclude == "" {
 		fatal(fmt.Errorf("startup: give -exclude FILE"))
 	}
-	url, stop := startServer(0)
+	url, stop := startServer(0, "")
 	defer stop()
 	dir, err := os.MkdirTemp("", "ensinstruct-bench-startup")
 	if err != nil {

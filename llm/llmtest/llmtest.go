@@ -54,8 +54,9 @@ func (c Call) Text() string {
 type Server struct {
 	*httptest.Server
 
-	reply   func(Call) string
-	latency atomic.Int64 // nanoseconds
+	reply    func(Call) string
+	latency  atomic.Int64 // nanoseconds
+	recorder atomic.Pointer[func(path string, body []byte)]
 
 	inFlight    atomic.Int64
 	maxInFlight atomic.Int64
@@ -226,6 +227,17 @@ func (s *Server) show(w http.ResponseWriter, r *http.Request) {
 
 // SetLatency makes every reply take d (default 0).
 func (s *Server) SetLatency(d time.Duration) { s.latency.Store(int64(d)) }
+
+// SetRecorder has the server call record with the path and body of every
+// model request it receives from then on, before it waits out the
+// latency; nil stops it. record must be safe for concurrent use.
+func (s *Server) SetRecorder(record func(path string, body []byte)) {
+	if record == nil {
+		s.recorder.Store(nil)
+		return
+	}
+	s.recorder.Store(&record)
+}
 
 // Served returns the number of replies completed.
 func (s *Server) Served() int64 { return s.served.Load() }
@@ -400,6 +412,9 @@ func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, v any) ([]byte
 	s.header = r.Header.Clone()
 	s.mu.Unlock()
 	body, err := io.ReadAll(r.Body)
+	if rec := s.recorder.Load(); rec != nil && err == nil {
+		(*rec)(r.URL.Path, body)
+	}
 	if err == nil {
 		err = json.Unmarshal(body, v)
 	}
