@@ -8,7 +8,7 @@
 // second as a share of C/L and the process's CPU time (user + system) per
 // call. Each measurement starts after a garbage collection.
 //
-//	go run ./cmd/ensinstruct-bench -c 64 -l 200ms -n 400
+//	go run ./cmd/ensinstruct-bench -cases 64:200ms -n 400
 //
 // Several -c/-l pairs may be given as -cases 16:100ms,64:200ms,256:500ms.
 // -cpuprofile FILE writes a CPU profile of the generate runs, -memprofile
