@@ -10,7 +10,7 @@
 //
 //	go run ./cmd/ensinstruct-bench -cases 64:200ms -n 400
 //
-// Several -c/-l pairs may be given as -cases 16:100ms,64:200ms,256:500ms.
+// Several C:L cases may be given, as -cases 16:100ms,64:200ms,256:500ms.
 // -cpuprofile FILE writes a CPU profile of the generate runs, -memprofile
 // FILE an allocation profile of the whole command.
 //
