@@ -369,3 +369,26 @@ func TestWeightsSpreadARole(t *testing.T) {
 		t.Errorf("heavy %d calls, light %d: ratio %.2f, want about 3", heavy, light, ratio)
 	}
 }
+
+// TestWantMoreMargin: near the target, the coordinator keeps issuing
+// until the examples in flight reach it even two standard deviations
+// short of the expected count, not just on average, and stops once they
+// do.
+func TestWantMoreMargin(t *testing.T) {
+	run := func(pending int) bool {
+		// 48 of 98 decided kept (yield 49/100), 10 still needed, every
+		// instruction so far accepted.
+		tr := &typeRun{opts: &Options{MaxPending: 1000}, target: 58, kept: 48, decided: 98,
+			accepted: make([]string, 98+pending), consumed: 98 + pending, pending: pending}
+		return tr.wantMore(0)
+	}
+	// 22 in flight are expected to give 10.8 kept: enough on average,
+	// not with the margin (10.8 - 2·sqrt(10.8·0.51) = 6.1).
+	if !run(22) {
+		t.Error("22 examples in flight for 10 needed at yield 0.49: want another request")
+	}
+	// 40 give 19.6, and 13.3 two deviations short: enough.
+	if run(40) {
+		t.Error("40 examples in flight for 10 needed at yield 0.49: want no more requests")
+	}
+}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 
 	"github.com/ensinstruct/ensinstruct/filter"
@@ -361,8 +362,13 @@ func (t *typeRun) coordinate(ctx context.Context, g *workers.Group, outcomes cha
 }
 
 // wantMore decides whether another instruction request is worth issuing:
-// enough accepted instructions are in flight to reach the target at the
-// yield seen so far? It only paces the work; it never changes what a
+// would the examples in flight, and the instructions the queued requests
+// are expected to give, reach the target at the yield seen so far, even
+// two standard deviations short of the expected count (each example kept
+// with probability yield)? The margin keeps the end of a run from being
+// serial: without it, every rejection near the target costs a fresh
+// instruction, instance and ensemble round, one latency each, with few
+// calls in flight. It only paces the work; it never changes what a
 // request contains.
 func (t *typeRun) wantMore(queued int) bool {
 	t.mu.Lock()
@@ -376,7 +382,8 @@ func (t *typeRun) wantMore(queued int) bool {
 	}
 	acceptRate := float64(len(t.accepted)+1) / float64(t.consumed+2)
 	yield := float64(t.kept+1) / float64(t.decided+2)
-	return (float64(t.pending)+float64(queued)*acceptRate)*yield < float64(need)
+	expect := (float64(t.pending) + float64(queued)*acceptRate) * yield
+	return expect-2*math.Sqrt(expect*(1-yield)) < float64(need)
 }
 
 func (t *typeRun) budgetSpent() bool {
