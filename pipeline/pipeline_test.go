@@ -373,22 +373,31 @@ func TestWeightsSpreadARole(t *testing.T) {
 // TestWantMoreMargin: near the target, the coordinator keeps issuing
 // until the examples in flight reach it even two standard deviations
 // short of the expected count, not just on average, and stops once they
-// do.
+// do; at a low yield it stops at twice the expected count needed.
 func TestWantMoreMargin(t *testing.T) {
-	run := func(pending int) bool {
-		// 48 of 98 decided kept (yield 49/100), 10 still needed, every
-		// instruction so far accepted.
-		tr := &typeRun{opts: &Options{MaxPending: 1000}, target: 58, kept: 48, decided: 98,
+	run := func(kept, need, pending int) bool {
+		// kept of 98 decided (yield (kept+1)/100), every instruction so
+		// far accepted.
+		tr := &typeRun{opts: &Options{MaxPending: 1000}, target: kept + need, kept: kept, decided: 98,
 			accepted: make([]string, 98+pending), consumed: 98 + pending, pending: pending}
 		return tr.wantMore(0)
 	}
 	// 22 in flight are expected to give 10.8 kept: enough on average,
 	// not with the margin (10.8 - 2·sqrt(10.8·0.51) = 6.1).
-	if !run(22) {
+	if !run(48, 10, 22) {
 		t.Error("22 examples in flight for 10 needed at yield 0.49: want another request")
 	}
 	// 40 give 19.6, and 13.3 two deviations short: enough.
-	if run(40) {
+	if run(48, 10, 40) {
 		t.Error("40 examples in flight for 10 needed at yield 0.49: want no more requests")
+	}
+	// At yield 0.05, 30 in flight give 1.5 for 1 needed: another; 45
+	// give 2.25, twice what is needed, though two deviations short of it
+	// is below zero: no more.
+	if !run(4, 1, 30) {
+		t.Error("30 examples in flight for 1 needed at yield 0.05: want another request")
+	}
+	if run(4, 1, 45) {
+		t.Error("45 examples in flight for 1 needed at yield 0.05: want no more requests")
 	}
 }

@@ -365,11 +365,13 @@ func (t *typeRun) coordinate(ctx context.Context, g *workers.Group, outcomes cha
 // would the examples in flight, and the instructions the queued requests
 // are expected to give, reach the target at the yield seen so far, even
 // two standard deviations short of the expected count (each example kept
-// with probability yield)? The margin keeps the end of a run from being
-// serial: without it, every rejection near the target costs a fresh
-// instruction, instance and ensemble round, one latency each, with few
-// calls in flight. It only paces the work; it never changes what a
-// request contains.
+// with probability yield), but never more than half short? The margin
+// keeps the end of a run from being serial: without it, every rejection
+// near the target costs a fresh instruction, instance and ensemble round,
+// one latency each, with few calls in flight. The cap bounds what it
+// costs at a low yield, where two deviations would have many times the
+// examples needed in flight. It only paces the work; it never changes
+// what a request contains.
 func (t *typeRun) wantMore(queued int) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -383,7 +385,8 @@ func (t *typeRun) wantMore(queued int) bool {
 	acceptRate := float64(len(t.accepted)+1) / float64(t.consumed+2)
 	yield := float64(t.kept+1) / float64(t.decided+2)
 	expect := (float64(t.pending) + float64(queued)*acceptRate) * yield
-	return expect-2*math.Sqrt(expect*(1-yield)) < float64(need)
+	short := max(expect-2*math.Sqrt(expect*(1-yield)), expect/2)
+	return short < float64(need)
 }
 
 func (t *typeRun) budgetSpent() bool {
