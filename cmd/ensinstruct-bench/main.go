@@ -37,6 +37,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -108,18 +109,20 @@ func main() {
 			// About 7 calls per kept example with the fake's yield.
 			examples = max(50, int(bound*15/7))
 		}
+		var ratios []float64
 		for r := 0; r < *runs; r++ {
 			var calls []recorded
+			var genCPU float64
 			if !*skipGenerate {
 				if err := os.Truncate(rec.Name(), 0); err != nil {
 					fatal(err)
 				}
 				runtime.GC()
-				n, wall, cpu := generate(url, c, examples, r)
-				row(c, l, "generate", n, wall, cpu, bound)
+				wall, cpu := generate(url, c, examples, r)
 				if calls, err = readRecorded(rec.Name()); err != nil {
 					fatal(err)
 				}
+				genCPU = row(c, l, "generate", int64(len(calls)), wall, cpu, bound)
 			}
 			if *skipBare {
 				continue
@@ -129,16 +132,27 @@ func main() {
 			}
 			runtime.GC()
 			n, wall, cpu := bare(url, c, calls)
-			row(c, l, "bare client", n, wall, cpu, bound)
+			if bareCPU := row(c, l, "bare client", n, wall, cpu, bound); genCPU > 0 && bareCPU > 0 {
+				ratios = append(ratios, genCPU/bareCPU)
+			}
+		}
+		if len(ratios) > 0 {
+			slices.Sort(ratios)
+			m := len(ratios) / 2
+			median := (ratios[m] + ratios[(len(ratios)-1)/2]) / 2
+			fmt.Printf("| %d | %v | generate ÷ bare client, median of %d | | | | %.2f× (%.2f–%.2f) |\n",
+				c, l, len(ratios), median, ratios[0], ratios[len(ratios)-1])
 		}
 		stop()
 	}
 }
 
-func row(c int, l time.Duration, what string, calls int64, wall, cpu time.Duration, bound float64) {
+// row prints one measurement and returns its CPU µs per call.
+func row(c int, l time.Duration, what string, calls int64, wall, cpu time.Duration, bound float64) float64 {
 	rate := float64(calls) / wall.Seconds()
-	fmt.Printf("| %d | %v | %s | %d | %.1f | %.1f%% | %.0f |\n", c, l, what, calls, rate, 100*rate/bound,
-		float64(cpu.Microseconds())/float64(max(calls, 1)))
+	perCall := float64(cpu.Microseconds()) / float64(max(calls, 1))
+	fmt.Printf("| %d | %v | %s | %d | %.1f | %.1f%% | %.0f |\n", c, l, what, calls, rate, 100*rate/bound, perCall)
+	return perCall
 }
 
 func parseCase(s string) (int, time.Duration, error) {
@@ -299,8 +313,10 @@ func bare(url string, c int, calls []recorded) (int64, time.Duration, time.Durat
 }
 
 // generate runs a whole generate job with default settings against the
-// fake and returns the calls that reached it, wall and CPU time.
-func generate(url string, c, examples, seed int) (int64, time.Duration, time.Duration) {
+// fake and returns its wall and CPU time. The calls that count are those
+// the fake recorded: the run's own count includes calls cancelled at its
+// end before they were sent.
+func generate(url string, c, examples, seed int) (time.Duration, time.Duration) {
 	dir, err := os.MkdirTemp("", "ensinstruct-bench")
 	if err != nil {
 		fatal(err)
@@ -328,11 +344,10 @@ func generate(url string, c, examples, seed int) (int64, time.Duration, time.Dur
 	if err != nil {
 		fatal(err)
 	}
-	m, err := r.Wait(context.Background())
+	_, err = r.Wait(context.Background())
 	r.Close()
 	if err != nil {
 		fatal(err)
 	}
-	wall, cpu := time.Since(start), cpuTime()-cpu0
-	return m.Totals.Calls - m.Totals.CacheHits, wall, cpu
+	return time.Since(start), cpuTime() - cpu0
 }
