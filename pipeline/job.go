@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -196,11 +197,14 @@ func (j Job) Start(ctx context.Context) (*Run, error) {
 	// The window follows the capacity of the endpoints that write
 	// instructions, so that a big endpoint's slots are never starved;
 	// it is resolved from the configuration (never from timing) before
-	// the identity is computed, since it decides later prompts.
-	if j.Options.Window == 0 {
+	// the identity is computed, since it decides later prompts. With a
+	// batch model the round is a batch job's worth (withDefaults), which
+	// no max_concurrent bounds.
+	batch := slices.ContainsFunc(j.Options.Models, func(m llm.ModelInfo) bool { return m.Batch })
+	if j.Options.Window == 0 && !batch {
 		j.Options.Window = max(DefaultWindow, check.Capacity(llm.RoleInstructions))
 	}
-	if j.Options.MaxPending == 0 {
+	if j.Options.MaxPending == 0 && !batch {
 		j.Options.MaxPending = max(DefaultMaxPending, 2*j.Options.Window)
 	}
 	if err := j.Options.validate(); err != nil {

@@ -287,6 +287,17 @@ func TestJobWindowFollowsCapacity(t *testing.T) {
 	if r := startJob(t, srv.URL, 64, func(j *Job) { j.Options.Window = 5 }); r.opts.Window != 5 {
 		t.Errorf("explicit window: %d", r.opts.Window)
 	}
+	// A batch model makes the round a batch job's worth, whatever the
+	// endpoint's max_concurrent.
+	r := startJob(t, srv.URL, 64, func(j *Job) {
+		m := j.Pool.Models[0]
+		m.Backend, m.Endpoint, m.Batch = llm.BackendOpenAI, srv.URL+"/v1", true
+		j.Pool.Models.Set(m.Name, m.ModelConfig)
+		j.Executor = func(_ context.Context, local *llm.Pool, _ string) (Executor, error) { return local, nil }
+	})
+	if r.opts.Window != DefaultBatchWindow || r.opts.MaxPending != DefaultBatchWindow {
+		t.Errorf("batch model: window %d, max pending %d; want %d", r.opts.Window, r.opts.MaxPending, DefaultBatchWindow)
+	}
 }
 
 // The ensemble step applies the rule it is given: the weighted rule with
