@@ -373,12 +373,13 @@ func TestWeightsSpreadARole(t *testing.T) {
 // TestWantMoreMargin: near the target, the coordinator keeps issuing
 // until the examples in flight reach it even two standard deviations
 // short of the expected count, not just on average, and stops once they
-// do; at a low yield it stops at twice the expected count needed.
+// do; at a low yield it stops at twice the expected count needed. A batch
+// run issues for the expected count only.
 func TestWantMoreMargin(t *testing.T) {
 	run := func(kept, need, pending int) bool {
 		// kept of 98 decided (yield (kept+1)/100), every instruction so
 		// far accepted.
-		tr := &typeRun{opts: &Options{MaxPending: 1000}, target: kept + need, kept: kept, decided: 98,
+		tr := &typeRun{opts: &Options{MaxPending: 1000}, margin: true, target: kept + need, kept: kept, decided: 98,
 			accepted: make([]string, 98+pending), consumed: 98 + pending, pending: pending}
 		return tr.wantMore(0)
 	}
@@ -399,5 +400,11 @@ func TestWantMoreMargin(t *testing.T) {
 	}
 	if run(4, 1, 45) {
 		t.Error("45 examples in flight for 1 needed at yield 0.05: want no more requests")
+	}
+	// A batch run goes without the margin: 22 in flight are enough.
+	tr := &typeRun{opts: &Options{MaxPending: 1000}, target: 58, kept: 48, decided: 98,
+		accepted: make([]string, 120), consumed: 120, pending: 22}
+	if tr.wantMore(0) {
+		t.Error("batch run, 22 examples in flight for 10 needed at yield 0.49: want no more requests")
 	}
 }

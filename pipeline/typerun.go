@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"sync"
 
 	"github.com/ensinstruct/ensinstruct/filter"
@@ -34,6 +35,10 @@ type typeRun struct {
 	instM     []llm.ModelInfo
 	ens       Ensemble
 	counts    counter
+	// margin has wantMore issue beyond the expected need near the target
+	// (synchronous runs; a batch run sizes whole rounds by it, see
+	// wantMore).
+	margin bool
 
 	// Coordinator state.
 	index    *filter.Index
@@ -94,6 +99,7 @@ func newTypeRun(r *Runner, typ seeds.Type, target int, tasks []seeds.Task) *type
 		accAfter: make([]int, o.Window),
 		notify:   make(chan struct{}, 1),
 		stop:     newOnceFlag(),
+		margin:   !slices.ContainsFunc(o.Models, func(m llm.ModelInfo) bool { return m.Batch }),
 	}
 	if typ == seeds.TypeB {
 		t.demos = o.DemosB
@@ -370,8 +376,11 @@ func (t *typeRun) coordinate(ctx context.Context, g *workers.Group, outcomes cha
 // near the target costs a fresh instruction, instance and ensemble round,
 // one latency each, with few calls in flight. The cap bounds what it
 // costs at a low yield, where two deviations would have many times the
-// examples needed in flight. It only paces the work; it never changes
-// what a request contains.
+// examples needed in flight. A batch run goes without the margin: its
+// window does not bound a round, so the margin would enlarge every round,
+// not only the last (15% more requests for 200 examples on the fake batch
+// server, in as many jobs). It only paces the work; it never changes what
+// a request contains.
 func (t *typeRun) wantMore(queued int) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -385,6 +394,9 @@ func (t *typeRun) wantMore(queued int) bool {
 	acceptRate := float64(len(t.accepted)+1) / float64(t.consumed+2)
 	yield := float64(t.kept+1) / float64(t.decided+2)
 	expect := (float64(t.pending) + float64(queued)*acceptRate) * yield
+	if !t.margin {
+		return expect < float64(need)
+	}
 	short := max(expect-2*math.Sqrt(expect*(1-yield)), expect/2)
 	return short < float64(need)
 }
