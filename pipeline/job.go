@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -200,7 +199,7 @@ func (j Job) Start(ctx context.Context) (*Run, error) {
 	// the identity is computed, since it decides later prompts. With a
 	// batch model the round is a batch job's worth (withDefaults), which
 	// no max_concurrent bounds.
-	batch := slices.ContainsFunc(j.Options.Models, func(m llm.ModelInfo) bool { return m.Batch })
+	batch := j.Options.batch()
 	if j.Options.Window == 0 && !batch {
 		j.Options.Window = max(DefaultWindow, check.Capacity(llm.RoleInstructions))
 	}

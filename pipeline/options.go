@@ -130,6 +130,11 @@ type Budget interface {
 	Exhausted() bool
 }
 
+// batch reports whether a model of the run uses a Batch API.
+func (o Options) batch() bool {
+	return slices.ContainsFunc(o.Models, func(m llm.ModelInfo) bool { return m.Batch })
+}
+
 // withDefaults returns o with unset fields replaced by defaults. It is
 // idempotent, and two Options that differ only in spelling a default
 // (Window 0 or 16) come out equal.
@@ -145,7 +150,7 @@ func (o Options) withDefaults() Options {
 	} else if o.MachineDemos < 0 {
 		o.MachineDemos = -1
 	}
-	batch := slices.ContainsFunc(o.Models, func(m llm.ModelInfo) bool { return m.Batch })
+	batch := o.batch()
 	if o.Window == 0 {
 		o.Window = DefaultWindow
 		if batch {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math"
-	"slices"
 	"sync"
 
 	"github.com/ensinstruct/ensinstruct/filter"
@@ -35,9 +34,8 @@ type typeRun struct {
 	instM     []llm.ModelInfo
 	ens       Ensemble
 	counts    counter
-	// margin has wantMore issue beyond the expected need near the target
-	// (synchronous runs; a batch run sizes whole rounds by it, see
-	// wantMore).
+	// margin, on in synchronous runs, has wantMore issue beyond the
+	// expected need near the target (see there).
 	margin bool
 
 	// Coordinator state.
@@ -99,7 +97,7 @@ func newTypeRun(r *Runner, typ seeds.Type, target int, tasks []seeds.Task) *type
 		accAfter: make([]int, o.Window),
 		notify:   make(chan struct{}, 1),
 		stop:     newOnceFlag(),
-		margin:   !slices.ContainsFunc(o.Models, func(m llm.ModelInfo) bool { return m.Batch }),
+		margin:   !o.batch(),
 	}
 	if typ == seeds.TypeB {
 		t.demos = o.DemosB

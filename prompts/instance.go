@@ -82,31 +82,11 @@ type instanceFrame struct {
 }
 
 func (f instanceFrame) with(instruction string) Prompt {
-	text := joinAround(f.text, instruction)
+	text := strings.Join(f.text, instruction)
 	if f.chat {
-		return chat(joinAround(f.system, instruction), text, instanceStops())
+		return chat(strings.Join(f.system, instruction), text, instanceStops())
 	}
 	return Prompt{Text: text, Stop: instanceStops()}
-}
-
-// joinAround joins pieces with s between each two: what replacing every
-// slot with s gave in the text that was cut into pieces.
-func joinAround(pieces []string, s string) string {
-	if len(pieces) == 1 {
-		return pieces[0]
-	}
-	n := len(s) * (len(pieces) - 1)
-	for _, p := range pieces {
-		n += len(p)
-	}
-	var b strings.Builder
-	b.Grow(n)
-	b.WriteString(pieces[0])
-	for _, p := range pieces[1:] {
-		b.WriteString(s)
-		b.WriteString(p)
-	}
-	return b.String()
 }
 
 // instanceFrames are the four frames (completion B and A, chat B and A),
