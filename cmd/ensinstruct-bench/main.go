@@ -201,7 +201,7 @@ func serve(args []string) {
 		srv.SetRecorder(func(path string, body []byte) {
 			mu.Lock()
 			defer mu.Unlock()
-			if _, err := fmt.Fprintf(f, "%s %d\n%s", path, len(body), body); err != nil {
+			if err := writeRecorded(f, path, body); err != nil {
 				fatal(err)
 			}
 		})
@@ -245,7 +245,14 @@ type recorded struct {
 	body []byte
 }
 
-// readRecorded reads the requests the fake server recorded.
+// writeRecorded appends one request to a record file: its path and the
+// body's length on a line, then the body.
+func writeRecorded(w io.Writer, path string, body []byte) error {
+	_, err := fmt.Fprintf(w, "%s %d\n%s", path, len(body), body)
+	return err
+}
+
+// readRecorded reads the requests writeRecorded wrote.
 func readRecorded(name string) ([]recorded, error) {
 	f, err := os.Open(name)
 	if err != nil {
