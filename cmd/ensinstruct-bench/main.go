@@ -197,14 +197,7 @@ func serve(args []string) {
 			fatal(err)
 		}
 		defer f.Close()
-		var mu sync.Mutex
-		srv.SetRecorder(func(path string, body []byte) {
-			mu.Lock()
-			defer mu.Unlock()
-			if err := writeRecorded(f, path, body); err != nil {
-				fatal(err)
-			}
-		})
+		record(srv, f, fatal)
 	}
 	srv.SetLatency(l)
 	fmt.Println(srv.URL)
@@ -243,6 +236,19 @@ func startServer(l time.Duration, record string) (string, func()) {
 type recorded struct {
 	path string
 	body []byte
+}
+
+// record has srv append every model request it receives to w, one at a
+// time, and pass a failed write to fail.
+func record(srv *llmtest.Server, w io.Writer, fail func(error)) {
+	var mu sync.Mutex
+	srv.SetRecorder(func(path string, body []byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err := writeRecorded(w, path, body); err != nil {
+			fail(err)
+		}
+	})
 }
 
 // writeRecorded appends one request to a record file: its path and the

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/ensinstruct/ensinstruct/llm/llmtest"
@@ -24,14 +23,7 @@ func TestRecordedRoundTrip(t *testing.T) {
 	}
 	srv := llmtest.NewServer(func(llmtest.Call) string { return "ok" })
 	defer srv.Close()
-	var mu sync.Mutex
-	srv.SetRecorder(func(path string, body []byte) {
-		mu.Lock()
-		defer mu.Unlock()
-		if err := writeRecorded(f, path, body); err != nil {
-			t.Error(err)
-		}
-	})
+	record(srv, f, func(err error) { t.Error(err) })
 	want := []recorded{
 		{"/api/generate", []byte(`{"model":"gen","prompt":"12 3\n\ninstruction: x\n","stream":false}`)},
 		{"/v1/chat/completions", []byte(`{"model":"e1","messages":[{"role":"user","content":"a b\n7"}]}`)},
