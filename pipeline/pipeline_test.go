@@ -379,7 +379,7 @@ func TestWantMoreMargin(t *testing.T) {
 	run := func(kept, need, pending int) bool {
 		// kept of 98 decided (yield (kept+1)/100), every instruction so
 		// far accepted.
-		tr := &typeRun{opts: &Options{MaxPending: 1000}, margin: true, target: kept + need, kept: kept, decided: 98,
+		tr := &typeRun{opts: &Options{MaxPending: 1000}, target: kept + need, kept: kept, decided: 98,
 			accepted: make([]string, 98+pending), consumed: 98 + pending, pending: pending}
 		return tr.wantMore(0)
 	}
@@ -402,7 +402,7 @@ func TestWantMoreMargin(t *testing.T) {
 		t.Error("45 examples in flight for 1 needed at yield 0.05: want no more requests")
 	}
 	// A batch run goes without the margin: 22 in flight are enough.
-	tr := &typeRun{opts: &Options{MaxPending: 1000}, target: 58, kept: 48, decided: 98,
+	tr := &typeRun{opts: &Options{MaxPending: 1000, Models: []llm.ModelInfo{{Name: "gen", Batch: true}}}, target: 58, kept: 48, decided: 98,
 		accepted: make([]string, 120), consumed: 120, pending: 22}
 	if tr.wantMore(0) {
 		t.Error("batch run, 22 examples in flight for 10 needed at yield 0.49: want no more requests")

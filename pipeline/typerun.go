@@ -34,9 +34,6 @@ type typeRun struct {
 	instM     []llm.ModelInfo
 	ens       Ensemble
 	counts    counter
-	// margin, on in synchronous runs, has wantMore issue beyond the
-	// expected need near the target (see there).
-	margin bool
 
 	// Coordinator state.
 	index    *filter.Index
@@ -97,7 +94,6 @@ func newTypeRun(r *Runner, typ seeds.Type, target int, tasks []seeds.Task) *type
 		accAfter: make([]int, o.Window),
 		notify:   make(chan struct{}, 1),
 		stop:     newOnceFlag(),
-		margin:   !o.batch(),
 	}
 	if typ == seeds.TypeB {
 		t.demos = o.DemosB
@@ -392,7 +388,7 @@ func (t *typeRun) wantMore(queued int) bool {
 	acceptRate := float64(len(t.accepted)+1) / float64(t.consumed+2)
 	yield := float64(t.kept+1) / float64(t.decided+2)
 	expect := (float64(t.pending) + float64(queued)*acceptRate) * yield
-	if !t.margin {
+	if t.opts.batch() {
 		return expect < float64(need)
 	}
 	short := max(expect-2*math.Sqrt(expect*(1-yield)), expect/2)
