@@ -11,8 +11,13 @@
 //	go run ./cmd/ensinstruct-bench -cases 64:200ms -n 400
 //
 // Several C:L cases may be given, as -cases 16:100ms,64:200ms,256:500ms.
-// -cpuprofile FILE writes a CPU profile of the generate runs, -memprofile
-// FILE an allocation profile of the whole command.
+// -cpuprofile FILE writes a CPU profile of the whole command, its samples
+// labelled what=generate or what=bare (pprof -tagfocus picks one; the
+// runtime's own work, such as the collector's, is unlabelled);
+// -memprofile FILE an allocation profile of the whole command.
+//
+// The process keeps the garbage collector's headroom as the ensinstruct
+// command does (internal/gcfloor), for both measurements.
 //
 // ensinstruct-bench novelset -n N [-seed S] [-corpus DIR] writes the
 // novelty benchmarks' set of N instructions as JSONL records, for timing
@@ -44,6 +49,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ensinstruct/ensinstruct/internal/gcfloor"
 	"github.com/ensinstruct/ensinstruct/llm"
 	"github.com/ensinstruct/ensinstruct/llm/llmtest"
 	"github.com/ensinstruct/ensinstruct/pipeline"
@@ -66,11 +72,13 @@ func main() {
 	cases := flag.String("cases", "16:100ms,64:200ms,256:500ms", "C:L pairs, comma-separated")
 	n := flag.Int("n", 0, "examples per generate run (default: enough for about 15 s of calls)")
 	runs := flag.Int("runs", 3, "runs of each measurement")
-	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the generate runs to `FILE`")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile, labelled what=generate|bare, to `FILE`")
 	skipBare := flag.Bool("no-bare", false, "skip the bare client (to profile generate alone)")
 	skipGenerate := flag.Bool("no-generate", false, "skip the generate runs (to profile the bare client alone)")
 	memprofile := flag.String("memprofile", "", "write an allocation profile of the whole run to `FILE` at the end")
 	flag.Parse()
+	// As the command does, for both measurements in this process.
+	gcfloor.Start(gcfloor.DefaultFloor)
 	if *memprofile != "" {
 		defer func() {
 			f, err := os.Create(*memprofile)
@@ -118,7 +126,10 @@ func main() {
 					fatal(err)
 				}
 				runtime.GC()
-				wall, cpu := generate(url, c, examples, r)
+				var wall, cpu time.Duration
+				pprof.Do(context.Background(), pprof.Labels("what", "generate"), func(context.Context) {
+					wall, cpu = generate(url, c, examples, r)
+				})
 				if calls, err = readRecorded(rec.Name()); err != nil {
 					fatal(err)
 				}
@@ -131,7 +142,11 @@ func main() {
 				calls = synthetic(int(bound * 10))
 			}
 			runtime.GC()
-			n, wall, cpu := bare(url, c, calls)
+			var n int64
+			var wall, cpu time.Duration
+			pprof.Do(context.Background(), pprof.Labels("what", "bare"), func(context.Context) {
+				n, wall, cpu = bare(url, c, calls)
+			})
 			if bareCPU := row(c, l, "bare client", n, wall, cpu, bound); genCPU > 0 && bareCPU > 0 {
 				ratios = append(ratios, genCPU/bareCPU)
 			}

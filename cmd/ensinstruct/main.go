@@ -6,8 +6,15 @@
 // Run "ensinstruct help" for the commands.
 package main
 
-import "os"
+import (
+	"os"
+
+	"github.com/ensinstruct/ensinstruct/internal/gcfloor"
+)
 
 func main() {
+	// A run keeps little live and allocates steadily: collect less often
+	// (see internal/gcfloor). GOGC, when set, wins.
+	gcfloor.Start(gcfloor.DefaultFloor)
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
