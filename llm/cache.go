@@ -30,6 +30,9 @@ const cacheLockWait = 250 * time.Millisecond
 // calls that finish together.
 const cacheBatchDelay = 10 * time.Millisecond
 
+// cacheInitialMmap is how much of the cache file bbolt maps when it opens.
+const cacheInitialMmap = 64 << 20
+
 var (
 	responsesBucket = []byte("responses.v1")
 	metaBucket      = []byte("meta")
@@ -145,7 +148,11 @@ func OpenCache(path string, opts ...CacheOption) (*Cache, error) {
 			return nil, fmt.Errorf("response cache %s: %w", path, err)
 		}
 	}
-	db, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: cacheLockWait})
+	// The initial mapping is address space, not memory: mapped at 64 MiB
+	// from the start, a growing cache is not remapped (each remap copies
+	// every key and value the open transaction holds to the heap) until
+	// it is past that.
+	db, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: cacheLockWait, InitialMmapSize: cacheInitialMmap})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("response cache %s is in use by another ensinstruct process: %w", path, ErrCacheLocked)
 	}
