@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"bytes"
 	"regexp"
 	"strings"
 	"unicode"
@@ -30,6 +31,9 @@ type InstructionChecks struct {
 	ASCIIStart bool
 
 	blacklistRE *regexp.Regexp
+	// blacklistASCII holds the words lowercased when every one is
+	// non-empty ASCII: then ASCII text is scanned without the regexp.
+	blacklistASCII []string
 }
 
 // DefaultBlacklist returns the reference's list of words that mark tasks a
@@ -73,37 +77,98 @@ func NewInstructionChecks(minWords, maxWords int, blacklist, badPrefixes []strin
 // uses) is a boundary between a Unicode word character and anything else;
 // Go's \b is ASCII-only, so the boundaries are spelled out.
 func (c *InstructionChecks) compile() {
+	c.blacklistRE, c.blacklistASCII = nil, nil
 	if len(c.Blacklist) == 0 {
-		c.blacklistRE = nil
 		return
 	}
 	alts := make([]string, len(c.Blacklist))
+	lower := make([]string, len(c.Blacklist))
 	for i, w := range c.Blacklist {
 		alts[i] = regexp.QuoteMeta(w)
+		if w == "" || !isASCII(w) {
+			lower = nil
+		} else if lower != nil {
+			lower[i] = strings.ToLower(w)
+		}
 	}
 	c.blacklistRE = regexp.MustCompile(`(?i)(?:^|[^\p{L}\p{N}_])(?:` + strings.Join(alts, "|") + `)(?:$|[^\p{L}\p{N}_])`)
+	c.blacklistASCII = lower
+}
+
+// blacklisted reports whether the matcher of c (re, and the lowercased
+// words) finds a blacklisted word in instr. Text and words all ASCII are
+// scanned directly, with the same answer: there (?i) is ASCII case and a
+// word character is a letter, a digit or '_'. Anything else goes to the
+// regexp, whose Unicode case folding (K matches the Kelvin sign) the scan
+// does not reproduce.
+func blacklisted(re *regexp.Regexp, words []string, instr string) bool {
+	if words == nil || !isASCII(instr) {
+		return re.MatchString(instr)
+	}
+	var buf [512]byte
+	lower := buf[:0]
+	if len(instr) > len(buf) {
+		lower = make([]byte, 0, len(instr))
+	}
+	for i := 0; i < len(instr); i++ {
+		b := instr[i]
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		lower = append(lower, b)
+	}
+	for _, w := range words {
+		for from := 0; from+len(w) <= len(lower); {
+			i := bytes.Index(lower[from:], []byte(w))
+			if i < 0 {
+				break
+			}
+			i += from
+			end := i + len(w)
+			if (i == 0 || !isWordByte(lower[i-1])) && (end == len(lower) || !isWordByte(lower[end])) {
+				return true
+			}
+			from = i + 1
+		}
+	}
+	return false
+}
+
+// isWordByte reports whether the ASCII byte b is a letter, a digit or '_'.
+func isWordByte(b byte) bool {
+	return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '_'
+}
+
+// isASCII reports whether s is all ASCII.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // Check returns "" when instr passes every check, or the reason for the
 // first check it fails, in the reference's order: length, blacklist,
 // prefix, first character.
 func (c *InstructionChecks) Check(instr string) Reason {
-	n := len(PyFields(instr))
+	n := pyFieldCount(instr)
 	if n <= c.MinWords {
 		return ReasonTooShort
 	}
 	if c.MaxWords > 0 && n > c.MaxWords {
 		return ReasonTooLong
 	}
-	re := c.blacklistRE
+	re, words := c.blacklistRE, c.blacklistASCII
 	if re == nil && len(c.Blacklist) > 0 {
 		// A struct literal: build the matcher for this call only, so that
 		// Check never writes to c.
 		tmp := *c
 		tmp.compile()
-		re = tmp.blacklistRE
+		re, words = tmp.blacklistRE, tmp.blacklistASCII
 	}
-	if re != nil && re.MatchString(instr) {
+	if re != nil && blacklisted(re, words, instr) {
 		return ReasonBlacklisted
 	}
 	for _, p := range c.BadPrefixes {
@@ -135,4 +200,29 @@ func isPySpace(r rune) bool {
 // str.split() without arguments does.
 func PyFields(s string) []string {
 	return strings.FieldsFunc(s, isPySpace)
+}
+
+// pyFieldCount is len(PyFields(s)), without building the fields.
+func pyFieldCount(s string) int {
+	n := 0
+	in := false
+	for _, r := range s {
+		if isPySpace(r) {
+			in = false
+		} else if !in {
+			in = true
+			n++
+		}
+	}
+	return n
+}
+
+// hasPyField reports whether PyFields(s) is not empty.
+func hasPyField(s string) bool {
+	for _, r := range s {
+		if !isPySpace(r) {
+			return true
+		}
+	}
+	return false
 }

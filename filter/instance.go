@@ -50,10 +50,10 @@ const (
 // rules.AllowRepetition). "Empty" follows the reference: no word in
 // Python's str.split() sense. Safe for concurrent use.
 func CheckInstance(typ seeds.Type, instruction, input, output string, rules InstanceRules) Reason {
-	if len(PyFields(output)) == 0 {
+	if !hasPyField(output) {
 		return ReasonEmptyOutput
 	}
-	emptyInput := len(PyFields(input)) == 0
+	emptyInput := !hasPyField(input)
 	if typ == seeds.TypeA && emptyInput && !rules.AllowEmptyInput {
 		return ReasonEmptyInput
 	}
