@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -30,8 +31,15 @@ const cacheLockWait = 250 * time.Millisecond
 // calls that finish together.
 const cacheBatchDelay = 10 * time.Millisecond
 
-// cacheInitialMmap is how much of the cache file bbolt maps when it opens.
-const cacheInitialMmap = 64 << 20
+// cacheInitialMmap is how much of the cache file bbolt maps when it
+// opens. On Windows bbolt grows the file to what it maps, so there it maps
+// what the file holds, as by default.
+var cacheInitialMmap = func() int {
+	if runtime.GOOS == "windows" {
+		return 0
+	}
+	return 64 << 20
+}()
 
 var (
 	responsesBucket = []byte("responses.v1")

@@ -4,7 +4,7 @@
 // With the default GOGC of 100 the collector runs whenever the heap has
 // grown by as much as is live, and at least every 4 MiB. A generate run
 // keeps only a few MiB live (the novelty index, the queues, the
-// connections' buffers) while it allocates some 17 KiB a call for
+// connections' buffers) while it allocates about 16 KiB a call for
 // requests, replies and cache entries, so at a few hundred calls a
 // second it collects every second or two. Each cycle costs more than its
 // marking: the stacks of idle workers are shrunk and grow back by
