@@ -168,3 +168,42 @@ func mustJSON(t *testing.T, r Response) []byte {
 	}
 	return b
 }
+
+// A rewrite keeps the entries still queued, and the records appended
+// after it follow them: a crash then replays all of them.
+func TestJournalRewriteKeepsQueued(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cache.db")
+	j, err := openJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	val := func(i int) []byte { return mustJSON(t, childResponse(i)) }
+	for i := range 3 {
+		if err := j.append(fmt.Sprintf("k%d", i), val(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.rewrite(map[string]queuedEntry{"k1": {val: val(1)}, "k2": {val: val(2)}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 3; i < 5; i++ {
+		if err := j.append(fmt.Sprintf("k%d", i), val(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j.f.Close() // as a killed process leaves it
+
+	c, err := OpenCache(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if n, err := c.Len(); n != 4 || err != nil {
+		t.Fatalf("%d entries, %v; want k1 to k4", n, err)
+	}
+	for i := 1; i < 5; i++ {
+		if r, ok, err := c.Get(fmt.Sprintf("k%d", i)); !ok || err != nil || r.Text != childResponse(i).Text {
+			t.Errorf("k%d: %v %v %q", i, ok, err, r.Text)
+		}
+	}
+}
