@@ -3,6 +3,7 @@ package filter
 import (
 	"bytes"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -85,14 +86,12 @@ func (c *InstructionChecks) compile() {
 	lower := make([]string, len(c.Blacklist))
 	for i, w := range c.Blacklist {
 		alts[i] = regexp.QuoteMeta(w)
-		if w == "" || !isASCII(w) {
-			lower = nil
-		} else if lower != nil {
-			lower[i] = strings.ToLower(w)
-		}
+		lower[i] = strings.ToLower(w)
 	}
 	c.blacklistRE = regexp.MustCompile(`(?i)(?:^|[^\p{L}\p{N}_])(?:` + strings.Join(alts, "|") + `)(?:$|[^\p{L}\p{N}_])`)
-	c.blacklistASCII = lower
+	if !slices.ContainsFunc(c.Blacklist, func(w string) bool { return w == "" || !isASCII(w) }) {
+		c.blacklistASCII = lower
+	}
 }
 
 // blacklisted reports whether the matcher of c (re, and the lowercased
@@ -125,7 +124,7 @@ func blacklisted(re *regexp.Regexp, words []string, instr string) bool {
 			}
 			i += from
 			end := i + len(w)
-			if (i == 0 || !isWordByte(lower[i-1])) && (end == len(lower) || !isWordByte(lower[end])) {
+			if (i == 0 || !isLowerWordByte(lower[i-1])) && (end == len(lower) || !isLowerWordByte(lower[end])) {
 				return true
 			}
 			from = i + 1
@@ -134,9 +133,10 @@ func blacklisted(re *regexp.Regexp, words []string, instr string) bool {
 	return false
 }
 
-// isWordByte reports whether the ASCII byte b is a letter, a digit or '_'.
-func isWordByte(b byte) bool {
-	return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '_'
+// isLowerWordByte reports whether b, of lowercased ASCII text, is a
+// letter, a digit or '_'.
+func isLowerWordByte(b byte) bool {
+	return 'a' <= b && b <= 'z' || '0' <= b && b <= '9' || b == '_'
 }
 
 // isASCII reports whether s is all ASCII.

@@ -138,6 +138,12 @@ func TestBlacklistUnicodeFolding(t *testing.T) {
 	if got := c.Check("Explain why the café is closed on Sundays."); got != "" {
 		t.Errorf("Check = %q, want it kept", got)
 	}
+	// A word beyond ASCII leaves even ASCII text to the regexp: "ſ" in a
+	// word matches "s".
+	longS := NewInstructionChecks(0, 0, []string{"ſtop"}, nil, false)
+	if got := longS.Check("Tell me when to stop the engine."); got != ReasonBlacklisted {
+		t.Errorf("Check with the word ſtop = %q, want %q", got, ReasonBlacklisted)
+	}
 	// A struct literal builds its matcher per call, scan included.
 	lit := &InstructionChecks{Blacklist: []string{"plot"}}
 	if lit.Check("Summarize the Plot of the novel in two sentences.") != ReasonBlacklisted {
