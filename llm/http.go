@@ -26,7 +26,7 @@ func newHTTPClientFor(perHost int) *http.Client {
 	// A request is written in one piece: the default 4 KiB buffer splits
 	// an instance prompt with its demonstrations (4-7 KiB) in two.
 	t.WriteBufferSize = 32 << 10
-	return &http.Client{Transport: t}
+	return &http.Client{Transport: newH1Transport(t)}
 }
 
 // userAgent is sent with every request.
