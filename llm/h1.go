@@ -223,22 +223,25 @@ type h1Body struct {
 	ctx  context.Context
 	stop func() bool
 	keep bool
-	done bool
+	done bool  // the connection is released
+	err  error // what every Read returns once done
 }
 
 func (b *h1Body) Read(p []byte) (int, error) {
 	if b.done {
-		return 0, errBodyClosed
+		return 0, b.err
 	}
 	n, err := b.rc.Read(p)
 	switch {
 	case err == io.EOF:
 		b.finish(true)
+		b.err = io.EOF
 	case err != nil:
 		b.finish(false)
 		if cerr := b.ctx.Err(); cerr != nil {
 			err = cerr
 		}
+		b.err = err
 	}
 	return n, err
 }
@@ -246,6 +249,7 @@ func (b *h1Body) Read(p []byte) (int, error) {
 var errBodyClosed = errors.New("http: read on closed response body")
 
 func (b *h1Body) Close() error {
+	defer func() { b.err = errBodyClosed }()
 	if b.done {
 		return nil
 	}

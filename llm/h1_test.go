@@ -489,3 +489,25 @@ func TestH1ProbeOfAnIdleConnection(t *testing.T) {
 		t.Error("a connection the server closed probed as open")
 	}
 }
+
+// A body read to its end keeps answering io.EOF, as the standard one
+// does, and a closed one says so.
+func TestH1BodyAfterItsEnd(t *testing.T) {
+	srv, _ := countingServer(t, echo)
+	c := newHTTPClientFor(4)
+	resp, err := c.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	var b [8]byte
+	if n, err := resp.Body.Read(b[:]); n != 0 || err != io.EOF {
+		t.Errorf("read after the end: %d, %v; want 0, EOF", n, err)
+	}
+	resp.Body.Close()
+	if _, err := resp.Body.Read(b[:]); err == nil || err == io.EOF {
+		t.Errorf("read after Close: %v, want an error", err)
+	}
+}
