@@ -32,10 +32,13 @@ import (
 // meantime) is replaced once by a newly dialled one and the request sent
 // again, as the standard transport does for a closed idle connection. A
 // new connection that fails is never replayed: the Pool's retries decide.
+// A connection idle for longer than the standard transport's
+// IdleConnTimeout is not reused, in case a firewall dropped it unseen.
 type h1Transport struct {
 	std     *http.Transport // everything the direct path does not take
 	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
-	maxIdle int // idle connections kept per host
+	maxIdle int           // idle connections kept per host
+	maxAge  time.Duration // how long one may stay idle (0: no limit)
 
 	mu   sync.Mutex
 	idle map[string][]*h1Conn // by host:port, most recently used last
@@ -46,7 +49,8 @@ func newH1Transport(std *http.Transport) *h1Transport {
 	if dial == nil {
 		dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	}
-	return &h1Transport{std: std, dial: dial, maxIdle: std.MaxIdleConnsPerHost, idle: make(map[string][]*h1Conn)}
+	return &h1Transport{std: std, dial: dial, maxIdle: std.MaxIdleConnsPerHost, maxAge: std.IdleConnTimeout,
+		idle: make(map[string][]*h1Conn)}
 }
 
 // h1Conn is one pooled connection.
@@ -55,6 +59,7 @@ type h1Conn struct {
 	br   *bufio.Reader
 	bw   *bufio.Writer
 	addr string
+	idle time.Time // when it was last put back
 }
 
 // direct reports whether req takes the direct path.
@@ -172,7 +177,7 @@ func (t *h1Transport) get(addr string) (*h1Conn, bool) {
 		list[len(list)-1] = nil
 		t.idle[addr] = list[:len(list)-1]
 		t.mu.Unlock()
-		if pc.alive() {
+		if pc.alive() && (t.maxAge <= 0 || time.Since(pc.idle) < t.maxAge) {
 			return pc, true
 		}
 		pc.conn.Close()
@@ -188,6 +193,7 @@ func (pc *h1Conn) alive() bool {
 
 // put returns a connection whose reply was read to the end.
 func (t *h1Transport) put(pc *h1Conn) {
+	pc.idle = time.Now()
 	t.mu.Lock()
 	if list := t.idle[pc.addr]; len(list) < t.maxIdle {
 		t.idle[pc.addr] = append(list, pc)

@@ -511,3 +511,19 @@ func TestH1BodyAfterItsEnd(t *testing.T) {
 		t.Errorf("read after Close: %v, want an error", err)
 	}
 }
+
+// A connection idle for longer than IdleConnTimeout is not reused.
+func TestH1IdleTimeout(t *testing.T) {
+	srv, conns := countingServer(t, echo)
+	c := newHTTPClientFor(4)
+	h1Of(t, c).maxAge = 100 * time.Millisecond
+	for i, wait := range []time.Duration{0, 0, 300 * time.Millisecond} {
+		time.Sleep(wait)
+		if _, err := postString(t, c, context.Background(), srv.URL, "x"); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	if n := conns.Load(); n != 2 {
+		t.Errorf("%d connections, want 2 (one reused at once, one after the timeout)", n)
+	}
+}
