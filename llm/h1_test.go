@@ -476,18 +476,25 @@ func TestH1ProbeOfAnIdleConnection(t *testing.T) {
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("the probe waited %v", d)
 	}
-	server.Write([]byte("HTTP/1.1 200 OK\r\n"))
-	time.Sleep(50 * time.Millisecond)
-	if pc.alive() {
-		t.Error("a connection with unasked bytes probed as usable")
+	// eventually: the probe must see what the server did, once it arrives
+	eventuallyNotAlive := func(what string) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); pc.alive(); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Errorf("%s probed as usable for 5 s", what)
+				return
+			}
+		}
 	}
+	server.Write([]byte("HTTP/1.1 200 OK\r\n"))
+	eventuallyNotAlive("a connection with unasked bytes")
 	pc = &h1Conn{conn: c, br: bufio.NewReader(c)}
 	pc.br.Discard(len("HTTP/1.1 200 OK\r\n"))
-	server.Close()
-	time.Sleep(50 * time.Millisecond)
-	if pc.alive() {
-		t.Error("a connection the server closed probed as open")
+	if !pc.alive() {
+		t.Error("an open connection, its bytes read, probed as closed")
 	}
+	server.Close()
+	eventuallyNotAlive("a connection the server closed")
 }
 
 // A body read to its end keeps answering io.EOF, as the standard one
