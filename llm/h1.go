@@ -35,10 +35,11 @@ import (
 // A connection idle for longer than the standard transport's
 // IdleConnTimeout is not reused, in case a firewall dropped it unseen.
 type h1Transport struct {
-	std     *http.Transport // everything the direct path does not take
-	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
-	maxIdle int           // idle connections kept per host
-	maxAge  time.Duration // how long one may stay idle (0: no limit)
+	// std takes everything the direct path does not; its
+	// MaxIdleConnsPerHost, IdleConnTimeout and WriteBufferSize apply to
+	// the direct path's connections too.
+	std  *http.Transport
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	mu   sync.Mutex
 	idle map[string][]*h1Conn // by host:port, most recently used last
@@ -49,9 +50,12 @@ func newH1Transport(std *http.Transport) *h1Transport {
 	if dial == nil {
 		dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	}
-	return &h1Transport{std: std, dial: dial, maxIdle: std.MaxIdleConnsPerHost, maxAge: std.IdleConnTimeout,
-		idle: make(map[string][]*h1Conn)}
+	return &h1Transport{std: std, dial: dial, idle: make(map[string][]*h1Conn)}
 }
+
+// h1ReadBuffer is the read buffer of a direct connection: a reply of a
+// few KiB is read in one piece.
+const h1ReadBuffer = 16 << 10
 
 // h1Conn is one pooled connection.
 type h1Conn struct {
@@ -106,7 +110,7 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 				}
 				return nil, err
 			}
-			pc = &h1Conn{conn: c, br: bufio.NewReaderSize(c, 16<<10), bw: bufio.NewWriterSize(c, 32<<10), addr: addr}
+			pc = &h1Conn{conn: c, br: bufio.NewReaderSize(c, h1ReadBuffer), bw: bufio.NewWriterSize(c, t.std.WriteBufferSize), addr: addr}
 		}
 		resp, replay, err := t.exchange(ctx, pc, req, reused)
 		if err == nil {
@@ -177,7 +181,7 @@ func (t *h1Transport) get(addr string) (*h1Conn, bool) {
 		list[len(list)-1] = nil
 		t.idle[addr] = list[:len(list)-1]
 		t.mu.Unlock()
-		if pc.alive() && (t.maxAge <= 0 || time.Since(pc.idle) < t.maxAge) {
+		if maxAge := t.std.IdleConnTimeout; pc.alive() && (maxAge <= 0 || time.Since(pc.idle) < maxAge) {
 			return pc, true
 		}
 		pc.conn.Close()
@@ -195,7 +199,7 @@ func (pc *h1Conn) alive() bool {
 func (t *h1Transport) put(pc *h1Conn) {
 	pc.idle = time.Now()
 	t.mu.Lock()
-	if list := t.idle[pc.addr]; len(list) < t.maxIdle {
+	if list := t.idle[pc.addr]; len(list) < t.std.MaxIdleConnsPerHost {
 		t.idle[pc.addr] = append(list, pc)
 		t.mu.Unlock()
 		return

@@ -523,7 +523,7 @@ func TestH1BodyAfterItsEnd(t *testing.T) {
 func TestH1IdleTimeout(t *testing.T) {
 	srv, conns := countingServer(t, echo)
 	c := newHTTPClientFor(4)
-	h1Of(t, c).maxAge = 100 * time.Millisecond
+	h1Of(t, c).std.IdleConnTimeout = 100 * time.Millisecond
 	for i, wait := range []time.Duration{0, 0, 300 * time.Millisecond} {
 		time.Sleep(wait)
 		if _, err := postString(t, c, context.Background(), srv.URL, "x"); err != nil {

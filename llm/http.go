@@ -8,10 +8,11 @@ import (
 )
 
 // newHTTPClient returns the client a Pool uses when none is injected: the
-// default transport with enough idle connections per host for every slot of
-// a busy endpoint (the standard library keeps 2, which makes a pool with
-// more concurrency open and close connections all the time). Timeouts come
-// from each call's context.
+// direct transport for plain http:// (h1Transport) over the default one,
+// with enough idle connections per host for every slot of a busy endpoint
+// (the standard library keeps 2, which makes a pool with more concurrency
+// open and close connections all the time). Timeouts come from each
+// call's context.
 func newHTTPClient() *http.Client { return newHTTPClientFor(64) }
 
 // newHTTPClientFor returns the shared client for a pool whose busiest host
@@ -23,8 +24,9 @@ func newHTTPClientFor(perHost int) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = max(64, perHost)
 	t.MaxIdleConns = max(256, t.MaxIdleConnsPerHost)
-	// A request is written in one piece: the default 4 KiB buffer splits
-	// an instance prompt with its demonstrations (4-7 KiB) in two.
+	// A request is written in one piece, on either path: the default
+	// 4 KiB buffer splits an instance prompt with its demonstrations
+	// (4-7 KiB) in two.
 	t.WriteBufferSize = 32 << 10
 	return &http.Client{Transport: newH1Transport(t)}
 }
