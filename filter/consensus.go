@@ -169,6 +169,15 @@ type Agreement struct {
 	Group []int
 	// Pairwise is as in Decision.
 	Pairwise []float64
+	// Lengths are the usable candidates' token counts after
+	// normalization and stemming (0 for an unusable candidate), and
+	// Common the token overlap of every pair, in Pairwise's order: the
+	// length of the longest common subsequence for MetricRougeL, the
+	// clipped unigram overlap for MetricRouge1. Pairwise[p] is the F
+	// score of Common[p] and the two lengths; RuleWeighted ranks with
+	// the same numbers weighted towards recall (see rankVotes).
+	Lengths []int
+	Common  []int
 
 	// compat keeps the reference's treatment of empty outputs (see
 	// Consensus).
@@ -205,6 +214,8 @@ func measure(cands []Candidate, opts ConsensusOptions, compat bool) *Agreement {
 		Texts:    make([]string, k),
 		Group:    make([]int, k),
 		Pairwise: make([]float64, k*(k-1)/2),
+		Lengths:  make([]int, k),
+		Common:   make([]int, k*(k-1)/2),
 	}
 	norms := make([]string, k)
 	tokens := make([][]string, k)
@@ -228,6 +239,7 @@ func measure(cands []Candidate, opts ConsensusOptions, compat bool) *Agreement {
 			continue
 		}
 		tokens[i] = TokenizeStem(norms[i])
+		a.Lengths[i] = len(tokens[i])
 		a.Group[i] = i
 		for j := range i {
 			if a.Status[j] == CandidateOK && norms[j] == norms[i] {
@@ -241,13 +253,21 @@ func measure(cands []Candidate, opts ConsensusOptions, compat bool) *Agreement {
 			if a.Status[i] != CandidateOK || a.Status[j] != CandidateOK {
 				continue
 			}
-			var s float64
-			if opts.Metric == MetricRouge1 {
-				s = Rouge1(tokens[i], tokens[j]).F
-			} else {
-				s = RougeL(tokens[i], tokens[j]).F
+			var common int
+			switch {
+			case len(tokens[i]) == 0 || len(tokens[j]) == 0:
+				// Rouge scores nothing against nothing (compat keeps
+				// empty outputs in the vote).
+			case opts.Metric == MetricRouge1:
+				common = rougeUnigramOverlap(tokens[i], tokens[j])
+			default:
+				common = LCS(tokens[i], tokens[j])
 			}
-			a.Pairwise[PairIndex(k, i, j)] = s
+			p := PairIndex(k, i, j)
+			a.Common[p] = common
+			if common > 0 {
+				a.Pairwise[p] = scoreFromOverlap(common, len(tokens[i]), len(tokens[j])).F
+			}
 		}
 	}
 	return a

@@ -78,9 +78,10 @@ func ruleScore(rep SelectionReport, rule string) RuleScore {
 // TestSelectionEvalDev pins how the rules pick on the dev set's four
 // ensembles (all 126 rows, nothing dropped, repetitive outputs rejected as
 // generate's default instance rules do). The weighted rule must beat the
-// member mean everywhere. It reaches the best single member (within 0.005)
-// on "instruct" and "base" but not on "tuned" and "all": docs/consensus.md
-// explains why; the pinned numbers make any change to that visible.
+// member mean everywhere. It reaches the best single member (within 0.005),
+// in two passes and as a stream, on "instruct", "base" and "all", but not
+// on "tuned": docs/consensus.md explains why; the pinned numbers make any
+// change to that visible.
 func TestSelectionEvalDev(t *testing.T) {
 	const tol = 5e-4
 	tests := []struct {
@@ -88,10 +89,10 @@ func TestSelectionEvalDev(t *testing.T) {
 		best, mean, reference, weighted, strm float64
 		reachesBest                           bool
 	}{
-		{"instruct", 0.3360, 0.3169, 0.3398, 0.3443, 0.3433, true},
-		{"tuned", 0.2832, 0.2304, 0.2709, 0.2662, 0.2606, false},
+		{"instruct", 0.3360, 0.3169, 0.3398, 0.3430, 0.3420, true},
+		{"tuned", 0.2832, 0.2304, 0.2709, 0.2663, 0.2607, false},
 		{"base", 0.2503, 0.1441, 0.1804, 0.2533, 0.2536, true},
-		{"all", 0.3360, 0.2418, 0.3075, 0.3293, 0.3287, false},
+		{"all", 0.3360, 0.2418, 0.3075, 0.3371, 0.3358, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -111,8 +112,8 @@ func TestSelectionEvalDev(t *testing.T) {
 			if w.Score <= rep.MemberMean || st.Score <= rep.MemberMean {
 				t.Errorf("weighted %.4f / stream %.4f not above the member mean %.4f", w.Score, st.Score, rep.MemberMean)
 			}
-			if tt.reachesBest && w.Score < rep.BestMember-0.005 {
-				t.Errorf("weighted %.4f more than 0.005 below the best member %.4f", w.Score, rep.BestMember)
+			if tt.reachesBest && min(w.Score, st.Score) < rep.BestMember-0.005 {
+				t.Errorf("weighted %.4f / stream %.4f more than 0.005 below the best member %.4f", w.Score, st.Score, rep.BestMember)
 			}
 			if rep.Oracle < w.Score || rep.Rows != 126 || w.Kept+w.Dropped != 126 {
 				t.Errorf("oracle %.4f, rows %d, kept+dropped %d", rep.Oracle, rep.Rows, w.Kept+w.Dropped)

@@ -12,8 +12,9 @@ const (
 	// the reference implementation's rule bit for bit.
 	RuleReference Rule = "reference"
 	// RuleWeighted is reliability-weighted rank voting: every usable
-	// member ranks all usable candidates by their agreement with its own
-	// output (itself first), and a candidate collects, from each member,
+	// member ranks all usable candidates by how well each would score as
+	// a prediction of its own output, by recall-weighted F2 (itself
+	// first), and a candidate collects, from each member,
 	// the member's reliability times the number of candidates that member
 	// ranks below it. The reliabilities come from the run's own agreement
 	// statistics (Reliability.Weights); no ground truth is used.
@@ -152,12 +153,20 @@ func (a *Agreement) effectiveWeights(w []float64) []float64 {
 }
 
 // rankVotes adds to score each usable candidate's reliability-weighted
-// rank votes: usable member j ranks the usable candidates by their
-// agreement with its own output (its own first, at agreement 1) and gives
-// each candidate w[j] times the number of candidates it ranks lower (a
-// tie counts one half). This is the Borda count with every member a voter
+// rank votes: usable member j ranks the usable candidates by how well each
+// would score as a prediction of its own output (its own first) and gives
+// each candidate w[j] times the number of candidates it ranks lower (a tie
+// counts one half). This is the Borda count with every member a voter
 // weighted by its reliability; ranks, unlike summed scores, do not let a
 // pair of near-identical outputs outvote everyone else by their size.
+//
+// A voter's score for a candidate is the F_β measure of their overlap
+// with β = 2 (rankRecallWeight = β²): recall — how much of the voter's
+// output the candidate contains — weighs four times precision. Between two
+// candidates that agree with a voter about as well, the one that covers
+// more of what the voter said ranks higher, so a complete answer is
+// preferred to a fragment of it. F2 is the usual recall-weighted F
+// measure; docs/consensus.md gives the picks for β from 1 to 3.
 func (a *Agreement) rankVotes(score, w []float64) {
 	k := len(a.Status)
 	for j := range k {
@@ -168,22 +177,51 @@ func (a *Agreement) rankVotes(score, w []float64) {
 			if !a.Usable(i) {
 				continue
 			}
-			sij := a.Pair(i, j)
 			points := 0.0
 			for l := range k {
 				if l == i || !a.Usable(l) {
 					continue
 				}
-				switch slj := a.Pair(l, j); {
-				case sij > slj:
+				switch c := a.compareRecallWeighted(i, l, j); {
+				case c > 0:
 					points++
-				case sij == slj:
+				case c == 0:
 					points += 0.5
 				}
 			}
 			score[i] += w[j] * points
 		}
 	}
+}
+
+// rankRecallWeight is β² of the F_β measure rankVotes ranks by.
+const rankRecallWeight = 4
+
+// compareRecallWeighted compares candidates i and l as predictions of
+// candidate j's output by F_β = (1+β²)·c / (len(pred) + β²·len(j)), c the
+// overlap with j (Common; a candidate overlaps itself entirely). It
+// returns +1 when i scores higher, -1 when l does, 0 on a tie, exactly: the
+// fractions are compared by cross-multiplying integers.
+func (a *Agreement) compareRecallWeighted(i, l, j int) int {
+	ref := int64(rankRecallWeight) * int64(a.Lengths[j])
+	x := int64(a.common(i, j)) * (int64(a.Lengths[l]) + ref)
+	y := int64(a.common(l, j)) * (int64(a.Lengths[i]) + ref)
+	switch {
+	case x > y:
+		return 1
+	case x < y:
+		return -1
+	}
+	return 0
+}
+
+// common returns the overlap of candidates i and j (Common), a candidate's
+// own length when i == j.
+func (a *Agreement) common(i, j int) int {
+	if i == j {
+		return a.Lengths[i]
+	}
+	return a.Common[PairIndex(len(a.Status), i, j)]
 }
 
 // support returns candidate i's reliability-weighted mean agreement with

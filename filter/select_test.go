@@ -2,6 +2,7 @@ package filter
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"testing"
 )
@@ -125,6 +126,65 @@ func TestSelectWeighted(t *testing.T) {
 	far := Measure(ok("alpha", "beta", "gamma"), ConsensusOptions{}).Select(RuleWeighted, Votes{}, ConsensusOptions{})
 	if far.Kept || far.Reason != ReasonLowAgreement || far.Best != 0 {
 		t.Errorf("no agreement: kept=%v %s best %d, want dropped low agreement, best 0", far.Kept, far.Reason, far.Best)
+	}
+}
+
+// TestRankVotesRecallWeighted checks that a voter ranks candidates by F2
+// of their overlap with its own output: a complete answer with extra words
+// over a fragment that F1 would prefer, and exact ties at half a point.
+func TestRankVotesRecallWeighted(t *testing.T) {
+	voter := "the cat sat on the mat"
+	fragment := "the cat sat"                                                  // overlap 3 of 3 tokens: F1 .667, F2 .556
+	complete := "yesterday the big cat sat quietly on the old mat by the door" // overlap 6 of 13: F1 .632, F2 .811
+	a := Measure(ok(voter, fragment, complete), ConsensusOptions{})
+	if a.Pair(0, 1) <= a.Pair(0, 2) {
+		t.Fatalf("F1: fragment %.3f, complete %.3f; the case needs F1 to prefer the fragment", a.Pair(0, 1), a.Pair(0, 2))
+	}
+	// Only the voter has weight: its own output gets 2 points, then the
+	// complete answer 1, the fragment 0.
+	d := a.Select(RuleWeighted, Votes{Weights: []float64{1, 0, 0}}, ConsensusOptions{})
+	if want := []float64{2, 0, 1}; !slices.Equal(d.Scores, want) {
+		t.Errorf("scores %v, want %v", d.Scores, want)
+	}
+	// Two candidates equal to each other tie for every voter but the
+	// other two's own votes.
+	tie := Measure(ok(voter, "The cat.", "the cat"), ConsensusOptions{})
+	d = tie.Select(RuleWeighted, Votes{Weights: []float64{1, 0, 0}}, ConsensusOptions{})
+	if want := []float64{2, 0.5, 0.5}; !slices.Equal(d.Scores, want) {
+		t.Errorf("tie: scores %v, want %v", d.Scores, want)
+	}
+}
+
+// TestMeasureOverlap checks that Lengths and Common are the numbers
+// behind Pairwise, for both metrics: Pairwise equals the Rouge F score of
+// the normalized texts, bit for bit.
+func TestMeasureOverlap(t *testing.T) {
+	texts := []string{"The cat sat on the mat.", "a cat, a mat", "", "mat mat cat the", "On the mat sat the cat"}
+	for _, m := range []Metric{MetricRougeL, MetricRouge1} {
+		a := Measure(ok(texts...), ConsensusOptions{Metric: m})
+		k := len(texts)
+		for i := range k {
+			want := 0
+			if a.Usable(i) {
+				want = len(TokenizeStem(NormalizeAnswer(texts[i])))
+			}
+			if a.Lengths[i] != want {
+				t.Errorf("%s: Lengths[%d] = %d, want %d", m, i, a.Lengths[i], want)
+			}
+			for j := i + 1; j < k; j++ {
+				p := PairIndex(k, i, j)
+				var want Score
+				if a.Usable(i) && a.Usable(j) {
+					x, y := TokenizeStem(NormalizeAnswer(texts[i])), TokenizeStem(NormalizeAnswer(texts[j]))
+					if want = RougeL(x, y); m == MetricRouge1 {
+						want = Rouge1(x, y)
+					}
+				}
+				if a.Pairwise[p] != want.F || (want.F > 0 && a.Common[p] != int(math.Round(want.Precision*float64(a.Lengths[i])))) {
+					t.Errorf("%s (%d,%d): pairwise %v common %d, want %v (P %v)", m, i, j, a.Pairwise[p], a.Common[p], want.F, want.Precision)
+				}
+			}
+		}
 	}
 }
 
