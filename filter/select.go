@@ -1,6 +1,9 @@
 package filter
 
-import "fmt"
+import (
+	"cmp"
+	"fmt"
+)
 
 // Rule names a consensus selection rule.
 type Rule string
@@ -202,7 +205,13 @@ const rankRecallWeight = 4
 // overlap with j (Common; a candidate overlaps itself entirely). It
 // returns +1 when i scores higher, -1 when l does, 0 on a tie, exactly: the
 // fractions are compared by cross-multiplying integers.
+//
+// An Agreement built by hand without Lengths and Common compares the
+// Pairwise F scores instead.
 func (a *Agreement) compareRecallWeighted(i, l, j int) int {
+	if len(a.Lengths) != len(a.Status) || len(a.Common) != len(a.Pairwise) {
+		return cmp.Compare(a.Pair(i, j), a.Pair(l, j))
+	}
 	ref := int64(rankRecallWeight) * int64(a.Lengths[j])
 	x := int64(a.common(i, j)) * (int64(a.Lengths[l]) + ref)
 	y := int64(a.common(l, j)) * (int64(a.Lengths[i]) + ref)

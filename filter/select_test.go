@@ -153,6 +153,12 @@ func TestRankVotesRecallWeighted(t *testing.T) {
 	if want := []float64{2, 0.5, 0.5}; !slices.Equal(d.Scores, want) {
 		t.Errorf("tie: scores %v, want %v", d.Scores, want)
 	}
+	// An Agreement built by hand without the overlaps ranks by F1.
+	byHand := &Agreement{Status: a.Status, Texts: a.Texts, Group: a.Group, Pairwise: a.Pairwise}
+	d = byHand.Select(RuleWeighted, Votes{Weights: []float64{1, 0, 0}}, ConsensusOptions{})
+	if want := []float64{2, 1, 0}; !slices.Equal(d.Scores, want) {
+		t.Errorf("by hand: scores %v, want %v (F1 prefers the fragment)", d.Scores, want)
+	}
 }
 
 // TestMeasureOverlap checks that Lengths and Common are the numbers
