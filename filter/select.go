@@ -17,9 +17,9 @@ const (
 	// RuleWeighted is reliability-weighted rank voting: every usable
 	// member ranks all usable candidates by how well each would score as
 	// a prediction of its own output, by recall-weighted F2 (itself
-	// first), and a candidate collects, from each member,
-	// the member's reliability times the number of candidates that member
-	// ranks below it. The reliabilities come from the run's own agreement
+	// first), and a candidate collects, from each member, the member's
+	// reliability times the number of candidates that member ranks below
+	// it. The reliabilities come from the run's own agreement
 	// statistics (Reliability.Weights); no ground truth is used.
 	RuleWeighted Rule = "weighted"
 	// RuleJudge picks, among the candidates whose support clears the
@@ -169,7 +169,7 @@ func (a *Agreement) effectiveWeights(w []float64) []float64 {
 // candidates that agree with a voter about as well, the one that covers
 // more of what the voter said ranks higher, so a complete answer is
 // preferred to a fragment of it. F2 is the usual recall-weighted F
-// measure; docs/consensus.md gives the picks for β from 1 to 3.
+// measure; docs/consensus.md gives the picks for β from 1 to ∞.
 func (a *Agreement) rankVotes(score, w []float64) {
 	k := len(a.Status)
 	for j := range k {
@@ -215,13 +215,7 @@ func (a *Agreement) compareRecallWeighted(i, l, j int) int {
 	ref := int64(rankRecallWeight) * int64(a.Lengths[j])
 	x := int64(a.common(i, j)) * (int64(a.Lengths[l]) + ref)
 	y := int64(a.common(l, j)) * (int64(a.Lengths[i]) + ref)
-	switch {
-	case x > y:
-		return 1
-	case x < y:
-		return -1
-	}
-	return 0
+	return cmp.Compare(x, y)
 }
 
 // common returns the overlap of candidates i and j (Common), a candidate's
