@@ -253,21 +253,17 @@ func measure(cands []Candidate, opts ConsensusOptions, compat bool) *Agreement {
 			if a.Status[i] != CandidateOK || a.Status[j] != CandidateOK {
 				continue
 			}
+			// An empty output (compat keeps them in the vote) overlaps
+			// nothing and scores 0.
 			var common int
-			switch {
-			case len(tokens[i]) == 0 || len(tokens[j]) == 0:
-				// Rouge scores nothing against nothing (compat keeps
-				// empty outputs in the vote).
-			case opts.Metric == MetricRouge1:
+			if opts.Metric == MetricRouge1 {
 				common = rougeUnigramOverlap(tokens[i], tokens[j])
-			default:
+			} else {
 				common = LCS(tokens[i], tokens[j])
 			}
 			p := PairIndex(k, i, j)
 			a.Common[p] = common
-			if common > 0 {
-				a.Pairwise[p] = scoreFromOverlap(common, len(tokens[i]), len(tokens[j])).F
-			}
+			a.Pairwise[p] = scoreFromOverlap(common, len(tokens[i]), len(tokens[j])).F
 		}
 	}
 	return a

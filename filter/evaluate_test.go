@@ -45,18 +45,26 @@ func readDevField(t testing.TB, name, field string) []string {
 	return out
 }
 
-// devReport evaluates the rules on rows [lo, hi) of the dev set for one
-// ensemble.
-func devReport(t testing.TB, members []string, lo, hi int, opts ConsensusOptions) SelectionReport {
+// readDevOutputs returns the dev set's targets and, for each member, its
+// outputs, aligned row by row.
+func readDevOutputs(t testing.TB, members []string) (targets []string, outs [][]string) {
 	t.Helper()
-	targets := readDevField(t, "targets", "target")
-	outs := make([][]string, len(members))
+	targets = readDevField(t, "targets", "target")
+	outs = make([][]string, len(members))
 	for i, m := range members {
 		outs[i] = readDevField(t, m, "output")
 		if len(outs[i]) != len(targets) {
 			t.Fatalf("%s has %d rows, targets %d", m, len(outs[i]), len(targets))
 		}
 	}
+	return targets, outs
+}
+
+// devReport evaluates the rules on rows [lo, hi) of the dev set for one
+// ensemble.
+func devReport(t testing.TB, members []string, lo, hi int, opts ConsensusOptions) SelectionReport {
+	t.Helper()
+	targets, outs := readDevOutputs(t, members)
 	e := NewSelectionEval(members, opts)
 	for r := lo; r < min(hi, len(targets)); r++ {
 		cands := make([]Candidate, len(members))
@@ -134,13 +142,9 @@ func TestSelectionEvalDev(t *testing.T) {
 // tie-breaks combine as documented on real outputs, not how good any
 // model is as a judge.
 func TestSelectionEvalSimulatedJudge(t *testing.T) {
-	targets := readDevField(t, "targets", "target")
 	for _, name := range []string{"instruct", "tuned", "base", "all"} {
 		members := devEnsembles[name]
-		outs := make([][]string, len(members))
-		for i, m := range members {
-			outs[i] = readDevField(t, m, "output")
-		}
+		targets, outs := readDevOutputs(t, members)
 		for seed := range uint64(2) {
 			rng := rand.New(rand.NewPCG(seed, 1))
 			e := NewSelectionEval(members, ConsensusOptions{RejectRepetitive: true})

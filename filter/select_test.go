@@ -186,7 +186,7 @@ func TestMeasureOverlap(t *testing.T) {
 						want = Rouge1(x, y)
 					}
 				}
-				if a.Pairwise[p] != want.F || (want.F > 0 && a.Common[p] != int(math.Round(want.Precision*float64(a.Lengths[i])))) {
+				if a.Pairwise[p] != want.F || a.Common[p] != int(math.Round(want.Precision*float64(a.Lengths[i]))) {
 					t.Errorf("%s (%d,%d): pairwise %v common %d, want %v (P %v)", m, i, j, a.Pairwise[p], a.Common[p], want.F, want.Precision)
 				}
 			}
