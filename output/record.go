@@ -65,8 +65,9 @@ type ConsensusMeta struct {
 	// Winner names the kept candidate. Left empty, the writers derive it
 	// from Pick (see Meta.WinnerName).
 	Winner string `json:"winner"`
-	// Judge is reserved for a judge model's score of each candidate, in
-	// candidate order; nil (null) when no judge ran.
+	// Judge holds a judge model's grade of each candidate in candidate
+	// order (1 to 10; 0 for a candidate not graded); nil (null) when no
+	// judge ran.
 	Judge []float64 `json:"judge"`
 }
 
