@@ -120,6 +120,10 @@ type Consensus struct {
 	Select       string   `yaml:"select"`
 	Metric       string   `yaml:"metric"` // rougeL or rouge1
 	MinAgreement *float64 `yaml:"min_agreement"`
+	// JudgeMode is how the judge grades: rubric (default: a 1–10 grade
+	// per candidate) or answer (it answers the task; each candidate is
+	// graded by its agreement with that answer).
+	JudgeMode string `yaml:"judge_mode"`
 }
 
 // Load reads the file at path ("" for none) and applies the overrides on

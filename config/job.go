@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/ensinstruct/ensinstruct/filter"
+	"github.com/ensinstruct/ensinstruct/judge"
 	"github.com/ensinstruct/ensinstruct/llm"
 	"github.com/ensinstruct/ensinstruct/output"
 	"github.com/ensinstruct/ensinstruct/pipeline"
@@ -145,6 +146,7 @@ func (f *File) method(opts *pipeline.Options) error {
 	opts.Consensus.Rule = filter.Rule(fl.Consensus.Select)
 	opts.Consensus.Metric = filter.Metric(fl.Consensus.Metric)
 	opts.Consensus.MinAgreement = fl.Consensus.MinAgreement
+	opts.JudgeMode = judge.Mode(fl.Consensus.JudgeMode)
 	return nil
 }
 

@@ -182,6 +182,8 @@ type Agreement struct {
 	// compat keeps the reference's treatment of empty outputs (see
 	// Consensus).
 	compat bool
+	// metric is the metric the pairs were scored with.
+	metric Metric
 }
 
 // Usable reports whether candidate i takes part in the vote.
@@ -210,6 +212,7 @@ func measure(cands []Candidate, opts ConsensusOptions, compat bool) *Agreement {
 	k := len(cands)
 	a := &Agreement{
 		compat:   compat,
+		metric:   opts.Metric,
 		Status:   make([]CandidateStatus, k),
 		Texts:    make([]string, k),
 		Group:    make([]int, k),
@@ -255,18 +258,44 @@ func measure(cands []Candidate, opts ConsensusOptions, compat bool) *Agreement {
 			}
 			// An empty output (compat keeps them in the vote) overlaps
 			// nothing and scores 0.
-			var common int
-			if opts.Metric == MetricRouge1 {
-				common = rougeUnigramOverlap(tokens[i], tokens[j])
-			} else {
-				common = LCS(tokens[i], tokens[j])
-			}
+			common := overlap(opts.Metric, tokens[i], tokens[j])
 			p := PairIndex(k, i, j)
 			a.Common[p] = common
 			a.Pairwise[p] = scoreFromOverlap(common, len(tokens[i]), len(tokens[j])).F
 		}
 	}
 	return a
+}
+
+// overlap is the token overlap metric scores x and y by: the longest
+// common subsequence for MetricRougeL, the clipped unigram overlap for
+// MetricRouge1.
+func overlap(metric Metric, x, y []string) int {
+	if metric == MetricRouge1 {
+		return rougeUnigramOverlap(x, y)
+	}
+	return LCS(x, y)
+}
+
+// AgreementWith scores every usable candidate against text as Measure
+// scores a pair: F of the normalized, stemmed texts by the metric the
+// candidates were measured with. Unusable candidates score 0, and so does
+// every candidate when text is empty after normalization. The judge's
+// answer mode grades candidates with it.
+func (a *Agreement) AgreementWith(text string) []float64 {
+	out := make([]float64, len(a.Status))
+	ref := TokenizeStem(NormalizeAnswer(strings.TrimSpace(text)))
+	if len(ref) == 0 {
+		return out
+	}
+	for i := range a.Status {
+		if !a.Usable(i) {
+			continue
+		}
+		tokens := TokenizeStem(NormalizeAnswer(a.Texts[i]))
+		out[i] = scoreFromOverlap(overlap(a.metric, tokens, ref), len(tokens), len(ref)).F
+	}
+	return out
 }
 
 // Consensus applies the reference implementation's rule, exactly,

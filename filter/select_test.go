@@ -194,6 +194,32 @@ func TestMeasureOverlap(t *testing.T) {
 	}
 }
 
+// TestAgreementWith checks that scoring the candidates against a text is
+// the pairwise agreement: against candidate j's own text, candidate i
+// scores Pair(i, j) bit for bit, with the metric the candidates were
+// measured with.
+func TestAgreementWith(t *testing.T) {
+	texts := []string{"The cat sat on the mat.", "a cat, a mat", "", "mat mat cat the", "On the mat sat the cat"}
+	for _, m := range []Metric{MetricRougeL, MetricRouge1} {
+		a := Measure(ok(texts...), ConsensusOptions{Metric: m})
+		for j, text := range texts {
+			got := a.AgreementWith("  " + text + "\n")
+			for i := range texts {
+				want := 0.0
+				if a.Usable(i) && a.Usable(j) {
+					want = a.Pair(i, j)
+				}
+				if got[i] != want {
+					t.Errorf("%s: candidate %d against %q: %v, want %v", m, i, text, got[i], want)
+				}
+			}
+		}
+		if got := a.AgreementWith("!?"); slices.ContainsFunc(got, func(f float64) bool { return f != 0 }) {
+			t.Errorf("%s: against an empty text: %v, want zeros", m, got)
+		}
+	}
+}
+
 // TestSelectJudge checks the judge rule: the best-judged candidate among
 // those with support above the floor; ties by rank votes, then order.
 func TestSelectJudge(t *testing.T) {

@@ -508,6 +508,7 @@ func (r *Run) newManifest(status string, counts map[string]Counts, records int) 
 		NoveltyThreshold: r.opts.noveltyThreshold(),
 		Window:           r.opts.Window,
 		ConsensusRule:    string(r.opts.ensembleRule()),
+		JudgeMode:        r.opts.judgeMode(),
 		Discovered:       r.job.Discovered,
 		Limits:           r.job.Limits,
 		Output: ManifestOutput{Path: r.job.Output.Path, Format: string(r.job.Output.Options.Format),

@@ -43,6 +43,9 @@ type Manifest struct {
 	// ConsensusRule is the rule that decided the examples: reference,
 	// weighted or judge.
 	ConsensusRule string `json:"consensus_rule"`
+	// JudgeMode is how the judge graded (rubric or answer); absent when
+	// no judge ran.
+	JudgeMode string `json:"judge_mode,omitempty"`
 	// Window is the resolved number of instruction requests in flight per
 	// type (it follows the capacity of the instruction endpoints).
 	Window int `json:"window"`

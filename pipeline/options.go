@@ -107,6 +107,9 @@ type Options struct {
 	CompatParser bool
 	// Consensus parameterizes the consensus rule.
 	Consensus filter.ConsensusOptions
+	// JudgeMode is how the judge model grades for the judge rule; ""
+	// means judge.ModeRubric.
+	JudgeMode judge.Mode
 
 	// Budget stops the run cleanly when it is spent; nil means none.
 	Budget Budget
@@ -203,10 +206,20 @@ func (o *Options) judge() *judge.Judge {
 	}
 	for _, m := range o.Models {
 		if m.HasRole(llm.RoleJudge) {
-			return &judge.Judge{Model: m.Name, Style: prompts.Style(m.Style)}
+			return &judge.Judge{Model: m.Name, Style: prompts.Style(m.Style), Mode: o.JudgeMode}
 		}
 	}
 	return nil
+}
+
+// judgeMode is the resolved judge mode, "" when no judge grades.
+func (o *Options) judgeMode() string {
+	j := o.judge()
+	if j == nil {
+		return ""
+	}
+	m, _ := judge.ParseMode(string(j.Mode))
+	return string(m)
 }
 
 // ensembleRule is the resolved consensus rule.
@@ -305,6 +318,9 @@ func (o Options) validate() error {
 		if _, err := filter.ParseRule(string(o.Consensus.Rule)); err != nil {
 			add(field("filters", "consensus", "select")("%v", err))
 		}
+	}
+	if _, err := judge.ParseMode(string(o.JudgeMode)); err != nil {
+		add(field("filters", "consensus", "judge_mode")("%v", err))
 	}
 	if o.Consensus.Rule == filter.RuleJudge && o.judge() == nil {
 		add(field("filters", "consensus", "select")("the judge rule needs a model with the judge role"))

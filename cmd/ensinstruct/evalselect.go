@@ -63,6 +63,8 @@ type evalSelectFlags struct {
 	keepRepeats  bool
 	judge        string
 	judgeStyle   string
+	judgeMode    string
+	judgeAnswers string
 	cache        string
 	asJSON       bool
 }
@@ -92,6 +94,8 @@ func (a *app) evalSelectCmd() *cobra.Command {
 	f.BoolVar(&o.keepRepeats, "keep-repetitive", false, "let outputs caught in a loop take part in the vote (generate's default instance rules reject them)")
 	f.StringVar(&o.judge, "judge", "", "judge model `SPEC` (ollama:NAME[@URL] or openai:NAME[@BASE_URL]): also evaluate the judge rule")
 	f.StringVar(&o.judgeStyle, "judge-style", "", "judge prompt style: chat or completion (default: the backend's)")
+	f.StringVar(&o.judgeMode, "judge-mode", "", "how the judge grades: rubric (a 1-10 grade per candidate; the default with --judge) or answer (it answers; candidates graded by agreement)")
+	f.StringVar(&o.judgeAnswers, "judge-answers", "", "JSON lines with a judge's own answers in --field, line-aligned with --targets: evaluate the judge rule in answer mode with these answers, calling no model")
 	f.StringVar(&o.cache, "cache", "", "response cache `FILE` for the judge's calls (default: none)")
 	f.BoolVar(&o.asJSON, "json", false, "print the report as one JSON object")
 	return cmd
@@ -113,6 +117,8 @@ type evalSelectOptions struct {
 	MinAgreement     float64 `json:"min_agreement"`
 	RejectRepetitive bool    `json:"reject_repetitive"`
 	Judge            string  `json:"judge,omitempty"`
+	JudgeMode        string  `json:"judge_mode,omitempty"`
+	JudgeAnswers     string  `json:"judge_answers,omitempty"`
 }
 
 // evalSelectWindow is how many rows are graded by the judge at once.
@@ -139,6 +145,18 @@ func (a *app) evalSelect(ctx context.Context, o evalSelectFlags) error {
 			}
 		}
 	}
+	mode, err := judge.ParseMode(o.judgeMode)
+	if err != nil {
+		return usagef("--judge-mode: %v", err)
+	}
+	switch {
+	case o.judge != "" && o.judgeAnswers != "":
+		return usagef("--judge and --judge-answers: give one")
+	case o.judgeAnswers != "" && o.judgeMode != "" && mode != judge.ModeAnswer:
+		return usagef("--judge-answers grades in answer mode, not --judge-mode %s", mode)
+	case o.judgeAnswers != "":
+		mode = judge.ModeAnswer
+	}
 	var j *judge.Judge
 	var pool *llm.Pool
 	if o.judge != "" {
@@ -149,6 +167,7 @@ func (a *app) evalSelect(ctx context.Context, o evalSelectFlags) error {
 			return err
 		}
 		defer closePool()
+		j.Mode = mode
 	}
 
 	targets, err := openEvalFile(o.targets, o.targetField)
@@ -163,11 +182,26 @@ func (a *app) evalSelect(ctx context.Context, o evalSelectFlags) error {
 		}
 		defer cands[i].close()
 	}
+	// The judge's answers are read in lockstep as one more column, split
+	// off before the vote.
+	answers := o.judgeAnswers != ""
+	if answers {
+		f, err := openEvalFile(o.judgeAnswers, o.field)
+		if err != nil {
+			return err
+		}
+		defer f.close()
+		cands = append(cands, f)
+	}
 
 	eval := filter.NewSelectionEval(names, opts)
 	rep := evalSelectReport{Options: evalSelectOptions{
 		Metric: string(metric), MinAgreement: o.minAgreement, RejectRepetitive: opts.RejectRepetitive, Judge: o.judge,
+		JudgeAnswers: o.judgeAnswers,
 	}}
+	if j != nil || answers {
+		rep.Options.JudgeMode = string(mode)
+	}
 	for {
 		rows, err := readEvalRows(targets, cands, j != nil, evalSelectWindow)
 		if err != nil {
@@ -176,10 +210,13 @@ func (a *app) evalSelect(ctx context.Context, o evalSelectFlags) error {
 		if len(rows) == 0 {
 			break
 		}
-		if j != nil {
+		switch {
+		case j != nil:
 			if err := gradeEvalRows(ctx, *j, pool, rows, opts, &rep); err != nil {
 				return err
 			}
+		case answers:
+			gradeEvalAnswers(rows, opts, &rep)
 		}
 		for _, r := range rows {
 			eval.Add(r.cands, r.target, r.judge)
@@ -314,6 +351,23 @@ func gradeEvalRows(ctx context.Context, j judge.Judge, exec judge.Executor, rows
 	return nil
 }
 
+// gradeEvalAnswers grades every row's usable candidates against the
+// judge's answer, the row's last candidate column (--judge-answers), as
+// the judge's answer mode does, and removes that column. A missing (null)
+// or empty answer leaves the row ungraded.
+func gradeEvalAnswers(rows []evalRow, opts filter.ConsensusOptions, rep *evalSelectReport) {
+	for i := range rows {
+		r := &rows[i]
+		answer := r.cands[len(r.cands)-1]
+		r.cands = r.cands[:len(r.cands)-1]
+		var ok bool
+		r.judge, ok = judge.GradeByAnswer(filter.Measure(r.cands, opts), answer.Text)
+		if !ok {
+			rep.JudgeUnreadable++
+		}
+	}
+}
+
 // evalLine is the part of an input line eval-select reads.
 type evalLine struct {
 	text, instruction, input *string
@@ -404,7 +458,12 @@ func writeEvalTable(w io.Writer, rep evalSelectReport, names []string) error {
 	}
 	fmt.Fprintf(tw, "member mean\t%.4f\nbest member\t%.4f\noracle\t%.4f\n", rep.MemberMean, rep.BestMember, rep.Oracle)
 	tw.Flush()
-	if rep.Options.Judge != "" {
+	switch {
+	case rep.Options.JudgeAnswers != "":
+		fmt.Fprintf(&b, "\njudge: the answers in %s (answer mode), %d rows without one\n", rep.Options.JudgeAnswers, rep.JudgeUnreadable)
+	case rep.Options.JudgeMode == string(judge.ModeAnswer):
+		fmt.Fprintf(&b, "\njudge %s (answer mode): %d calls, %d empty answers\n", rep.Options.Judge, rep.JudgeCalls, rep.JudgeUnreadable)
+	case rep.Options.Judge != "":
 		fmt.Fprintf(&b, "\njudge %s: %d calls, %d replies without a readable grade\n", rep.Options.Judge, rep.JudgeCalls, rep.JudgeUnreadable)
 	}
 	b.WriteString("\nreliability (two-pass weights; won = kept picks of the weighted rule)\n")

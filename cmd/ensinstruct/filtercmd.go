@@ -68,6 +68,7 @@ type filterFlags struct {
 	minAgreement float64
 	selectRule   string
 	judges       []string
+	judgeMode    string
 	minJudge     float64
 
 	rejected    string
@@ -135,6 +136,7 @@ func (a *app) filterCmd() *cobra.Command {
 	f.Float64Var(&o.minAgreement, "min-agreement", filter.DefaultMinAgreement, "consensus: drop when the lowest pairwise agreement is at most `SCORE`")
 	f.StringVar(&o.selectRule, "select", string(filter.RuleReference), "consensus `RULE`: reference (the paper's), weighted (members weighted by their agreement, learned in input order) or judge")
 	f.StringArrayVar(&o.judges, "judge", nil, "consensus: model `SPEC` that grades the candidates for --select judge")
+	f.StringVar(&o.judgeMode, "judge-mode", string(judge.ModeRubric), "consensus: how the judge grades: rubric (a 1-10 grade per candidate) or answer (it answers; candidates graded by agreement)")
 	f.Float64Var(&o.minJudge, "min-judge", 0, "consensus: drop a record whose pick the judge graded below `SCORE` (1 to 10)")
 
 	f.StringVar(&o.rejected, "rejected", "", "write dropped records with their reason and scores to `FILE` (JSONL)")
@@ -254,7 +256,7 @@ func (a *app) filter(ctx context.Context, o filterFlags, args []string) (err err
 				return usagef("--select judge needs a judge model: give --judge SPEC, or a model with the judge role in -c")
 			}
 			info, _ := pool.Info(names[0])
-			opts.Judge = &judge.Judge{Model: info.Name, Style: prompts.Style(info.Style)}
+			opts.Judge = &judge.Judge{Model: info.Name, Style: prompts.Style(info.Style), Mode: judge.Mode(o.judgeMode)}
 		}
 	}
 	if opts.Heuristics == nil && opts.Dedup == nil && len(opts.Candidates) == 0 && len(opts.Ensemble) == 0 {
@@ -481,6 +483,12 @@ func (o filterFlags) options() (curate.Options, error) {
 	}
 	if len(o.judges) > 0 && rule != filter.RuleJudge {
 		return opts, usagef("--judge needs --select judge")
+	}
+	if _, err := judge.ParseMode(o.judgeMode); err != nil {
+		return opts, usagef("--judge-mode: %v", err)
+	}
+	if o.changed("judge-mode") && rule != filter.RuleJudge {
+		return opts, usagef("--judge-mode needs --select judge")
 	}
 	opts.SkipInvalid = o.skipInvalid
 	opts.Meta = o.meta

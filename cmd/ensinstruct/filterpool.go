@@ -12,6 +12,7 @@ import (
 
 	"github.com/ensinstruct/ensinstruct/config"
 	"github.com/ensinstruct/ensinstruct/curate"
+	"github.com/ensinstruct/ensinstruct/judge"
 	"github.com/ensinstruct/ensinstruct/llm"
 	"github.com/ensinstruct/ensinstruct/pipeline"
 )
@@ -125,6 +126,10 @@ func (a *app) filterReport(st curate.Stats, calls pipeline.StatsReporter, opts c
 			hits += stats[m.Name].CacheHits
 		}
 		fmt.Fprintf(&b, "filter: %d ensemble calls, %d answered from the cache\n", calls, hits)
+		if j := opts.Judge; j != nil {
+			mode, _ := judge.ParseMode(string(j.Mode))
+			fmt.Fprintf(&b, "filter: %d judge calls (%s mode), %d answered from the cache\n", st.JudgeCalls, mode, stats[j.Model].CacheHits)
+		}
 	}
 	if st.Reliability != nil {
 		b.WriteString(strings.Join(reliabilityLines(*st.Reliability, summaryColumns), "\n") + "\n")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ensinstruct/ensinstruct/config"
 	"github.com/ensinstruct/ensinstruct/filter"
+	"github.com/ensinstruct/ensinstruct/judge"
 	"github.com/ensinstruct/ensinstruct/llm"
 	"github.com/ensinstruct/ensinstruct/llm/batch"
 	"github.com/ensinstruct/ensinstruct/output"
@@ -35,7 +36,7 @@ var generateFields = map[string]string{
 	"novelty-threshold": "filters.novelty_threshold", "min-agreement": "filters.consensus.min_agreement",
 	"metric": "filters.consensus.metric", "parser": "filters.parser",
 	"window": "generation.window", "stall-limit": "generation.stall_limit", "progress": "progress",
-	"select": "filters.consensus.select", "batch": "batch.hosted",
+	"select": "filters.consensus.select", "judge-mode": "filters.consensus.judge_mode", "batch": "batch.hosted",
 	"pull": "pull", "system": "output.system", "join": "output.join", "container": "output.container",
 }
 
@@ -97,6 +98,7 @@ func (a *app) generateCmd() *cobra.Command {
 	f.String("metric", string(filter.MetricRougeL), "consensus agreement metric: rougeL or rouge1")
 	f.String("select", string(filter.RuleReference), "consensus rule: reference (the paper's), weighted (members weighted by their agreement) or judge")
 	f.StringArrayVar(&o.judges, "judge", nil, "model `SPEC` that grades the candidates for --select judge")
+	f.String("judge-mode", string(judge.ModeRubric), "how the judge grades: rubric (a 1-10 grade per candidate) or answer (it answers; candidates graded by agreement)")
 	f.String("parser", "robust", "instance parser: robust or compat (the reference's)")
 	f.Int("window", pipeline.DefaultWindow, "instruction requests in flight per type; part of what makes a run reproducible")
 	f.Int("stall-limit", pipeline.DefaultStallLimit, "give up on a type after this many fruitless results in a row")
