@@ -114,6 +114,12 @@ type Options struct {
 	// exactly one consensus step, and decide in input order, with member
 	// weights learned from the records before.
 	Consensus filter.ConsensusOptions
+	// Weights, when set, gives the weighted and judge rules every record's
+	// member weights (filter.Reliability.Weights), instead of the record
+	// of the decisions before it: the members' record over a first pass
+	// of the same input (Estimate), for a two-pass run. Run does not add
+	// to it; Stats.Reliability still records this run's own decisions.
+	Weights *filter.Reliability
 	// Judge grades the candidates for the judge rule, through Executor.
 	Judge *judge.Judge
 	// MinJudge drops a record whose pick the judge graded below it (the
@@ -220,6 +226,9 @@ func (o Options) validate() error {
 	if o.MinJudge != nil && o.Consensus.Rule != filter.RuleJudge {
 		errs = append(errs, errors.New("a judge floor needs the judge rule"))
 	}
+	if o.Weights != nil && o.Consensus.Rule != filter.RuleWeighted && o.Consensus.Rule != filter.RuleJudge {
+		errs = append(errs, errors.New("member weights need the weighted or judge rule"))
+	}
 	if o.Concurrency < 0 || o.Workers < 0 {
 		errs = append(errs, errors.New("concurrency and workers must not be negative"))
 	}
@@ -255,11 +264,36 @@ func (o Options) validate() error {
 //
 // Calls of Run may run concurrently as long as they share no source.
 func Run(ctx context.Context, src RecordSource, opts Options, keep func(Kept) error, reject func(output.Rejected) error) (Stats, error) {
+	st, _, err := run(ctx, src, opts, keep, reject)
+	return st, err
+}
+
+// Estimate is the first pass of a two-pass run with the weighted or judge
+// rule: it reads src through the steps opts selects, as Run would, keeps
+// nothing, and returns the members' record over every consensus decision.
+// A second Run over the same input with that record as Options.Weights
+// then decides every record with weights learned from all of them, not
+// only from the records before it. The weights depend on the candidates'
+// agreement alone, so this pass decides with the weighted rule and does
+// not call the judge; it makes every ensemble call a Run would. It fails
+// as Run does.
+func Estimate(ctx context.Context, src RecordSource, opts Options) (*filter.Reliability, error) {
+	opts.Consensus.Rule = filter.RuleWeighted
+	opts.Judge, opts.MinJudge, opts.Weights, opts.Meta = nil, nil, nil, false
+	_, f, err := run(ctx, src, opts, func(Kept) error { return nil }, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &f.rel, nil
+}
+
+// run is Run, also returning its state.
+func run(ctx context.Context, src RecordSource, opts Options, keep func(Kept) error, reject func(output.Rejected) error) (Stats, *state, error) {
 	if err := opts.validate(); err != nil {
-		return Stats{}, fmt.Errorf("filter options: %w", err)
+		return Stats{}, nil, fmt.Errorf("filter options: %w", err)
 	}
 	if src == nil {
-		return Stats{}, errors.New("filter: nil record source")
+		return Stats{}, nil, errors.New("filter: nil record source")
 	}
 	f := newState(opts)
 	g, gctx := errgroup.WithContext(ctx)
@@ -327,7 +361,7 @@ func Run(ctx context.Context, src RecordSource, opts Options, keep func(Kept) er
 		st.Misaligned, st.FirstMisaligned = rd.misaligned, rd.firstMisaligned
 	default:
 	}
-	return st, err
+	return st, f, err
 }
 
 // item is one input position on its way through the steps.

@@ -863,3 +863,86 @@ func TestFilterStepOrder(t *testing.T) {
 		t.Errorf("%d ensemble calls, want 1: only the surviving record is asked about", r.stats.EnsembleCalls)
 	}
 }
+
+// TestFilterTwoPass runs the weighted rule in two passes over the dev
+// set's tuned pool (an input file and two candidate files): Estimate, then
+// Run with its weights. Every record is decided as filter.Select decides it
+// with the weights of all 126 rows, which the stream (weights from the rows
+// before) does not do on every row.
+func TestFilterTwoPass(t *testing.T) {
+	const dir = "selfinstruct-humaneval-dev/"
+	files := []string{"davinci-self-instruct.jsonl", "davinci-t0-ft.jsonl", "davinci-superni-ft.jsonl"}
+	open := func() (RecordSource, []CandidateSource) {
+		var cands []CandidateSource
+		for _, name := range files[1:] {
+			cands = append(cands, CandidateSource{Name: name, Records: output.NewReader(testdata.Open(t, dir+name), name)})
+		}
+		return output.NewReader(testdata.Open(t, dir+files[0]), files[0]), cands
+	}
+	opts := filter.ConsensusOptions{Rule: filter.RuleWeighted}
+
+	// What two passes must give, from the filter package alone.
+	src, cands := open()
+	var agrs []*filter.Agreement
+	for {
+		own, err := src.Read()
+		if err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		row := []filter.Candidate{{Text: own.Output}}
+		for _, c := range cands {
+			r, err := c.Records.Read()
+			if err != nil {
+				t.Fatal(err)
+			}
+			row = append(row, filter.Candidate{Text: r.Output})
+		}
+		agrs = append(agrs, filter.Measure(row, opts))
+	}
+	names := []string{output.OwnCandidate, files[1], files[2]}
+	var rel filter.Reliability
+	for _, a := range agrs {
+		rel.Observe(names, a.Select(filter.RuleReference, filter.Votes{}, opts))
+	}
+	var want []string
+	for i, a := range agrs {
+		if d := a.Select(filter.RuleWeighted, filter.Votes{Weights: rel.Weights(names)}, opts); d.Kept {
+			want = append(want, fmt.Sprintf("%d:%d", i, d.Pick))
+		}
+	}
+
+	picks := func(r testResult) []string {
+		var s []string
+		for _, k := range r.kept {
+			s = append(s, fmt.Sprintf("%d:%d", k.Seq, k.Record.Meta.Consensus.Pick))
+		}
+		return s
+	}
+	src, cands = open()
+	weights, err := Estimate(context.Background(), src, Options{Candidates: cands, Consensus: opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, cands = open()
+	two := testRun(t, src, Options{Candidates: cands, Consensus: opts, Weights: weights, Meta: true})
+	if two.err != nil {
+		t.Fatal(two.err)
+	}
+	if got := picks(two); !slices.Equal(got, want) {
+		t.Errorf("two passes kept %d rows, want %d:\n got %v\nwant %v", len(got), len(want), got, want)
+	}
+	if two.stats.Reliability == nil || two.stats.Reliability.Rows != len(agrs) {
+		t.Errorf("reliability %+v, want this run's %d decisions", two.stats.Reliability, len(agrs))
+	}
+	src, cands = open()
+	stream := testRun(t, src, Options{Candidates: cands, Consensus: opts, Meta: true})
+	if stream.err != nil || slices.Equal(picks(stream), want) {
+		t.Errorf("the stream decides as two passes do (err %v): the test does not tell them apart", stream.err)
+	}
+
+	if r := testRun(t, testRecords(), Options{Weights: weights}); r.err == nil || !strings.Contains(r.err.Error(), "member weights need the weighted or judge rule") {
+		t.Errorf("Run with weights and the reference rule: %v", r.err)
+	}
+}

@@ -164,13 +164,18 @@ func (f *state) grade(ctx context.Context, it *item) error {
 }
 
 // settle applies the rule to a measured item, in input order (the writer
-// calls it), with weights learned from the records before it.
+// calls it), with weights learned from the records before it (or given:
+// Options.Weights).
 func (f *state) settle(it *item) {
 	names := append([]string{output.OwnCandidate}, it.names...)
 	var v filter.Votes
 	v.Judge = it.judge
 	if r := f.opts.Consensus.Rule; r == filter.RuleWeighted || r == filter.RuleJudge {
-		v.Weights = f.rel.Weights(names)
+		if f.opts.Weights != nil {
+			v.Weights = f.opts.Weights.Weights(names)
+		} else {
+			v.Weights = f.rel.Weights(names)
+		}
 	}
 	rule := f.opts.Consensus.Rule
 	if rule == "" {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -70,6 +71,7 @@ type filterFlags struct {
 	judges       []string
 	judgeMode    string
 	minJudge     float64
+	twoPass      bool
 
 	rejected    string
 	meta        bool
@@ -137,6 +139,7 @@ func (a *app) filterCmd() *cobra.Command {
 	f.StringVar(&o.selectRule, "select", string(filter.RuleReference), "consensus `RULE`: reference (the paper's), weighted (members weighted by their agreement, learned in input order) or judge")
 	f.StringArrayVar(&o.judges, "judge", nil, "consensus: model `SPEC` that grades the candidates for --select judge")
 	f.StringVar(&o.judgeMode, "judge-mode", string(judge.ModeRubric), "consensus: how the judge grades: rubric (a 1-10 grade per candidate) or answer (it answers; candidates graded by agreement)")
+	f.BoolVar(&o.twoPass, "two-pass", false, "consensus, weighted and judge rules: learn the member weights from the whole input first, then decide every record with them (input and --candidates files are read twice)")
 	f.Float64Var(&o.minJudge, "min-judge", 0, "consensus: drop a record whose pick the judge graded below `SCORE` (1 to 10)")
 
 	f.StringVar(&o.rejected, "rejected", "", "write dropped records with their reason and scores to `FILE` (JSONL)")
@@ -157,6 +160,9 @@ func (a *app) filter(ctx context.Context, o filterFlags, args []string) (err err
 	opts, err := o.options()
 	if err != nil {
 		return err
+	}
+	if o.twoPass && (len(args) == 0 || slices.Contains(args, "-")) {
+		return usagef("--two-pass reads the input twice: give files, not stdin")
 	}
 	if o.dedupFast {
 		fmt.Fprintln(a.stderr, "filter: --dedup-fast is the default now and may go; --novelty-max asks for the index that scores kept records")
@@ -183,42 +189,22 @@ func (a *app) filter(ctx context.Context, o filterFlags, args []string) (err err
 			c.Close()
 		}
 	}()
-	inputs, err := a.filterOpenInputs(args, &closers)
+	sources, err := a.filterOpenSources(o, args, inFormat, &closers)
 	if err != nil {
 		return err
 	}
-	names := make([]string, len(inputs))
-	srcs := make([]curate.RecordSource, len(inputs))
-	for i, in := range inputs {
-		r := output.NewReader(in.r, in.name)
-		if inFormat != "" {
-			r.SetFormat(inFormat)
-		}
-		names[i], srcs[i] = in.name, r
+	names := make([]string, len(sources.inputs))
+	for i, in := range sources.inputs {
+		names[i] = in.name
 	}
 	opts.InputName = strings.Join(names, " + ")
-	var candFiles []*os.File
-	for _, name := range o.candidates {
-		if name == "-" {
-			return usagef("--candidates: a candidate file cannot be stdin")
-		}
-		fh, err := os.Open(name)
-		if err != nil {
-			return badInput(fmt.Errorf("--candidates: %w", err))
-		}
-		closers = append(closers, fh)
-		candFiles = append(candFiles, fh)
-		opts.Candidates = append(opts.Candidates, curate.CandidateSource{
-			Name:    name,
-			Records: output.NewReader(fh, name),
-		})
-	}
+	opts.Candidates = sources.cands
 	if len(o.candidates) > 0 {
 		var inFiles []*os.File
-		for _, in := range inputs {
+		for _, in := range sources.inputs {
 			inFiles = append(inFiles, in.file)
 		}
-		if err := curate.CheckCounts(opts.InputName, inFiles, candFiles); err != nil {
+		if err := curate.CheckCounts(opts.InputName, inFiles, sources.candFiles); err != nil {
 			return a.inputError(err)
 		}
 	}
@@ -257,6 +243,11 @@ func (a *app) filter(ctx context.Context, o filterFlags, args []string) (err err
 			}
 			info, _ := pool.Info(names[0])
 			opts.Judge = &judge.Judge{Model: info.Name, Style: prompts.Style(info.Style), Mode: judge.Mode(o.judgeMode)}
+		}
+	}
+	if o.twoPass {
+		if sources, err = a.filterFirstPass(ctx, o, args, inFormat, sources, &opts, &closers); err != nil {
+			return err
 		}
 	}
 	if opts.Heuristics == nil && opts.Dedup == nil && len(opts.Candidates) == 0 && len(opts.Ensemble) == 0 {
@@ -317,7 +308,7 @@ func (a *app) filter(ctx context.Context, o filterFlags, args []string) (err err
 		}
 	}
 
-	st, err := curate.Run(ctx, curate.JoinSources(srcs...), opts, keep, reject)
+	st, err := curate.Run(ctx, curate.JoinSources(sources.srcs...), opts, keep, reject)
 	if err != nil {
 		err = a.filterError(err, st, o)
 		if exitCode(ctx, err) != exitBadInput {
@@ -490,9 +481,80 @@ func (o filterFlags) options() (curate.Options, error) {
 	if o.changed("judge-mode") && rule != filter.RuleJudge {
 		return opts, usagef("--judge-mode needs --select judge")
 	}
+	if o.twoPass && rule != filter.RuleWeighted && rule != filter.RuleJudge {
+		return opts, usagef("--two-pass needs --select weighted or judge")
+	}
 	opts.SkipInvalid = o.skipInvalid
 	opts.Meta = o.meta
 	return opts, nil
+}
+
+// filterFirstPass is the first pass of --two-pass: it learns the member
+// weights from every record of the opened sources, then opens the inputs
+// and candidate files again for the second pass and returns them, with
+// opts set to decide by those weights.
+func (a *app) filterFirstPass(ctx context.Context, o filterFlags, args []string, inFormat output.Format, first filterSources, opts *curate.Options, closers *[]io.Closer) (filterSources, error) {
+	if len(opts.Ensemble) > 0 {
+		return first, usagef("--two-pass takes --candidates files; with --ensemble the weights are learned in input order")
+	}
+	for _, in := range first.inputs {
+		if fi, err := in.file.Stat(); err != nil || !fi.Mode().IsRegular() {
+			return first, usagef("--two-pass reads the input twice: %s is not a regular file", in.name)
+		}
+	}
+	for i, fh := range first.candFiles {
+		if fi, err := fh.Stat(); err != nil || !fi.Mode().IsRegular() {
+			return first, usagef("--two-pass reads the candidates twice: %s is not a regular file", first.cands[i].Name)
+		}
+	}
+	weights, err := curate.Estimate(ctx, curate.JoinSources(first.srcs...), *opts)
+	if err != nil {
+		return first, a.filterError(err, curate.Stats{}, o)
+	}
+	second, err := a.filterOpenSources(o, args, inFormat, closers)
+	if err != nil {
+		return first, err
+	}
+	opts.Candidates, opts.Weights = second.cands, weights
+	return second, nil
+}
+
+// filterSources are the opened inputs and candidate files of a filter run.
+type filterSources struct {
+	inputs    []filterInput
+	srcs      []curate.RecordSource // the inputs' records
+	cands     []curate.CandidateSource
+	candFiles []*os.File
+}
+
+// filterOpenSources opens the inputs (args) and the --candidates files,
+// adding them to closers.
+func (a *app) filterOpenSources(o filterFlags, args []string, inFormat output.Format, closers *[]io.Closer) (filterSources, error) {
+	var s filterSources
+	var err error
+	if s.inputs, err = a.filterOpenInputs(args, closers); err != nil {
+		return s, err
+	}
+	for _, in := range s.inputs {
+		r := output.NewReader(in.r, in.name)
+		if inFormat != "" {
+			r.SetFormat(inFormat)
+		}
+		s.srcs = append(s.srcs, r)
+	}
+	for _, name := range o.candidates {
+		if name == "-" {
+			return s, usagef("--candidates: a candidate file cannot be stdin")
+		}
+		fh, err := os.Open(name)
+		if err != nil {
+			return s, badInput(fmt.Errorf("--candidates: %w", err))
+		}
+		*closers = append(*closers, fh)
+		s.candFiles = append(s.candFiles, fh)
+		s.cands = append(s.cands, curate.CandidateSource{Name: name, Records: output.NewReader(fh, name)})
+	}
+	return s, nil
 }
 
 // filterOpenInputs opens the input files; none, or "-", is stdin.
