@@ -92,6 +92,13 @@ func (m ModelInfo) clone() ModelInfo {
 // HasRole reports whether the model may be used for r.
 func (m ModelInfo) HasRole(r Role) bool { return slices.Contains(m.Roles, r) }
 
+// SameModel reports whether m and o are one model of the pool (the same
+// name) or the same model served twice (the same backend, model and
+// endpoint under two names).
+func (m ModelInfo) SameModel(o ModelInfo) bool {
+	return m.Name == o.Name || (m.Backend == o.Backend && m.Model == o.Model && m.Endpoint == o.Endpoint)
+}
+
 // Option configures NewPool.
 type Option func(*poolOptions)
 

@@ -800,3 +800,21 @@ func TestPoolRetryAfterPausesTheEndpoint(t *testing.T) {
 		t.Errorf("b waited %v, want the 5s pause", got)
 	}
 }
+
+func TestSameModel(t *testing.T) {
+	a := ModelInfo{Name: "judge", Backend: BackendOllama, Model: "qwen2.5:7b", Endpoint: "http://h:11434"}
+	for _, tc := range []struct {
+		o    ModelInfo
+		same bool
+	}{
+		{ModelInfo{Name: "judge"}, true},
+		{ModelInfo{Name: "e1", Backend: BackendOllama, Model: "qwen2.5:7b", Endpoint: "http://h:11434"}, true},
+		{ModelInfo{Name: "e1", Backend: BackendOllama, Model: "qwen2.5:7b", Endpoint: "http://other:11434"}, false},
+		{ModelInfo{Name: "e1", Backend: BackendOpenAI, Model: "qwen2.5:7b", Endpoint: "http://h:11434"}, false},
+		{ModelInfo{Name: "e1", Backend: BackendOllama, Model: "llama3", Endpoint: "http://h:11434"}, false},
+	} {
+		if got := a.SameModel(tc.o); got != tc.same {
+			t.Errorf("SameModel(%+v) = %v, want %v", tc.o, got, tc.same)
+		}
+	}
+}

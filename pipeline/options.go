@@ -204,12 +204,20 @@ func (o *Options) judge() *judge.Judge {
 	if o.Consensus.Rule != filter.RuleJudge {
 		return nil
 	}
-	for _, m := range o.Models {
-		if m.HasRole(llm.RoleJudge) {
-			return &judge.Judge{Model: m.Name, Style: prompts.Style(m.Style), Mode: o.JudgeMode}
-		}
+	if m := o.judgeInfo(); m.Name != "" {
+		return &judge.Judge{Model: m.Name, Style: prompts.Style(m.Style), Mode: o.JudgeMode}
 	}
 	return nil
+}
+
+// judgeInfo is the model of the judge role (the zero value when none).
+func (o *Options) judgeInfo() llm.ModelInfo {
+	for _, m := range o.Models {
+		if m.HasRole(llm.RoleJudge) {
+			return m
+		}
+	}
+	return llm.ModelInfo{}
 }
 
 // judgeMode is the resolved judge mode, "" when no judge grades.
@@ -321,6 +329,15 @@ func (o Options) validate() error {
 	}
 	if _, err := judge.ParseMode(string(o.JudgeMode)); err != nil {
 		add(field("filters", "consensus", "judge_mode")("%v", err))
+	}
+	if j := o.judge(); j != nil && j.Mode == judge.ModeAnswer {
+		ji := o.judgeInfo()
+		for _, m := range o.Models {
+			if (m.HasRole(llm.RoleEnsemble) || m.HasRole(llm.RoleInstances)) && m.SameModel(ji) {
+				add(field("filters", "consensus", "judge_mode")("answer: the judge %s is also a candidate's author (%s): its own output would be graded 10 and win; give a judge outside the pool", ji.Name, m.Name))
+				break
+			}
+		}
 	}
 	if o.Consensus.Rule == filter.RuleJudge && o.judge() == nil {
 		add(field("filters", "consensus", "select")("the judge rule needs a model with the judge role"))

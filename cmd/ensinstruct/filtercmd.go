@@ -243,6 +243,11 @@ func (a *app) filter(ctx context.Context, o filterFlags, args []string) (err err
 			}
 			info, _ := pool.Info(names[0])
 			opts.Judge = &judge.Judge{Model: info.Name, Style: prompts.Style(info.Style), Mode: judge.Mode(o.judgeMode)}
+			for _, m := range opts.Ensemble {
+				if opts.Judge.Mode == judge.ModeAnswer && m.SameModel(info) {
+					return usagef("--judge-mode answer: the judge %s is also an ensemble model (%s): its own output would be graded 10 and win; give a judge outside the pool", info.Name, m.Name)
+				}
+			}
 		}
 	}
 	if o.twoPass {
