@@ -43,9 +43,6 @@ const (
 	ModeAnswer Mode = "answer"
 )
 
-// Modes returns the judge modes, the default first.
-func Modes() []Mode { return []Mode{ModeRubric, ModeAnswer} }
-
 // ParseMode returns the Mode named s ("" means ModeRubric), or an error
 // listing the choices.
 func ParseMode(s string) (Mode, error) {

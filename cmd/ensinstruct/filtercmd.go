@@ -136,7 +136,7 @@ func (a *app) filterCmd() *cobra.Command {
 
 	f.StringVar(&o.metric, "metric", string(filter.MetricRougeL), "consensus: agreement `METRIC`, rougeL or rouge1 (both stemmed)")
 	f.Float64Var(&o.minAgreement, "min-agreement", filter.DefaultMinAgreement, "consensus: drop when the lowest pairwise agreement is at most `SCORE`")
-	f.StringVar(&o.selectRule, "select", string(filter.RuleReference), "consensus `RULE`: reference (the paper's), weighted (members weighted by their agreement, learned in input order) or judge")
+	f.StringVar(&o.selectRule, "select", string(filter.RuleReference), "consensus `RULE`: reference (the paper's), weighted (members weighted by their agreement, learned in input order or, with --two-pass, over the whole input) or judge")
 	f.StringArrayVar(&o.judges, "judge", nil, "consensus: model `SPEC` that grades the candidates for --select judge")
 	f.StringVar(&o.judgeMode, "judge-mode", string(judge.ModeRubric), "consensus: how the judge grades: rubric (a 1-10 grade per candidate) or answer (it answers; candidates graded by agreement)")
 	f.BoolVar(&o.twoPass, "two-pass", false, "consensus, weighted and judge rules: learn the member weights from the whole input first, then decide every record with them (input and --candidates files are read twice)")
