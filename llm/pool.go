@@ -93,10 +93,31 @@ func (m ModelInfo) clone() ModelInfo {
 func (m ModelInfo) HasRole(r Role) bool { return slices.Contains(m.Roles, r) }
 
 // SameModel reports whether m and o are one model of the pool (the same
-// name) or the same model served twice (the same backend, model and
-// endpoint under two names).
+// name) or the same model served twice under two names (SameServed).
 func (m ModelInfo) SameModel(o ModelInfo) bool {
-	return m.Name == o.Name || (m.Backend == o.Backend && m.Model == o.Model && m.Endpoint == o.Endpoint)
+	return m.Name == o.Name || m.SameServed(o)
+}
+
+// SameServed reports whether m and o, whatever their names, are the same
+// model on the same server: the same backend, model and endpoint, where for
+// Ollama a model without a tag is its ":latest".
+func (m ModelInfo) SameServed(o ModelInfo) bool {
+	if m.Backend != o.Backend || m.Endpoint != o.Endpoint {
+		return false
+	}
+	if m.Backend == BackendOllama {
+		return ollamaTagged(m.Model) == ollamaTagged(o.Model)
+	}
+	return m.Model == o.Model
+}
+
+// ollamaTagged returns an Ollama model name with its tag, ":latest" when
+// it has none ("llama3" and "llama3:latest" are one model).
+func ollamaTagged(model string) string {
+	if i := strings.LastIndexByte(model, ':'); i > strings.LastIndexByte(model, '/') {
+		return model
+	}
+	return model + ":latest"
 }
 
 // Option configures NewPool.

@@ -802,19 +802,27 @@ func TestPoolRetryAfterPausesTheEndpoint(t *testing.T) {
 }
 
 func TestSameModel(t *testing.T) {
-	a := ModelInfo{Name: "judge", Backend: BackendOllama, Model: "qwen2.5:7b", Endpoint: "http://h:11434"}
+	ollama := func(name, model, endpoint string) ModelInfo {
+		return ModelInfo{Name: name, Backend: BackendOllama, Model: model, Endpoint: endpoint}
+	}
+	const h = "http://h:11434"
 	for _, tc := range []struct {
-		o    ModelInfo
+		x, y ModelInfo
 		same bool
 	}{
-		{ModelInfo{Name: "judge"}, true},
-		{ModelInfo{Name: "e1", Backend: BackendOllama, Model: "qwen2.5:7b", Endpoint: "http://h:11434"}, true},
-		{ModelInfo{Name: "e1", Backend: BackendOllama, Model: "qwen2.5:7b", Endpoint: "http://other:11434"}, false},
-		{ModelInfo{Name: "e1", Backend: BackendOpenAI, Model: "qwen2.5:7b", Endpoint: "http://h:11434"}, false},
-		{ModelInfo{Name: "e1", Backend: BackendOllama, Model: "llama3", Endpoint: "http://h:11434"}, false},
+		{ollama("judge", "qwen2.5:7b", h), ModelInfo{Name: "judge"}, true},
+		{ollama("judge", "qwen2.5:7b", h), ollama("e1", "qwen2.5:7b", h), true},
+		{ollama("judge", "qwen2.5:7b", h), ollama("e1", "qwen2.5:7b", "http://other:11434"), false},
+		{ollama("judge", "qwen2.5:7b", h), ModelInfo{Name: "e1", Backend: BackendOpenAI, Model: "qwen2.5:7b", Endpoint: h}, false},
+		{ollama("judge", "qwen2.5:7b", h), ollama("e1", "llama3", h), false},
+		// Ollama's untagged name is its :latest; a registry port is not a tag.
+		{ollama("j", "tiny-chat", h), ollama("e", "tiny-chat:latest", h), true},
+		{ollama("j", "tiny-chat", h), ollama("e", "tiny-chat:8b", h), false},
+		{ollama("j", "host:5000/lib/m", h), ollama("e", "host:5000/lib/m:latest", h), true},
+		{ModelInfo{Name: "j", Backend: BackendOpenAI, Model: "m", Endpoint: h}, ModelInfo{Name: "e", Backend: BackendOpenAI, Model: "m:latest", Endpoint: h}, false},
 	} {
-		if got := a.SameModel(tc.o); got != tc.same {
-			t.Errorf("SameModel(%+v) = %v, want %v", tc.o, got, tc.same)
+		if got := tc.x.SameModel(tc.y); got != tc.same {
+			t.Errorf("%+v.SameModel(%+v) = %v, want %v", tc.x, tc.y, got, tc.same)
 		}
 	}
 }

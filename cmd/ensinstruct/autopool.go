@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,8 +28,9 @@ func (a *app) ollamaEndpoint() (string, error) {
 
 // autoPool chooses the pool of a run that names no models from what the
 // local Ollama has (pulling a suggested pool first with pull), prints it,
-// and returns it with the models it chose from.
-func (a *app) autoPool(ctx context.Context, pull bool, log *slog.Logger) (llm.Models, []llm.LocalModel, error) {
+// and returns it with the models it chose from. The judges (--judge) are
+// not chosen for the pool; they are printed with it.
+func (a *app) autoPool(ctx context.Context, pull bool, judges llm.Models, log *slog.Logger) (llm.Models, []llm.LocalModel, error) {
 	endpoint, err := a.ollamaEndpoint()
 	if err != nil {
 		return nil, nil, err
@@ -37,7 +39,15 @@ func (a *app) autoPool(ctx context.Context, pull bool, log *slog.Logger) (llm.Mo
 	if err != nil {
 		return nil, nil, fmt.Errorf("no models given, and the local Ollama cannot list its own: %w", err)
 	}
-	models, err := llm.ChoosePool(endpoint, installed)
+	choosable := func(installed []llm.LocalModel) []llm.LocalModel {
+		return slices.DeleteFunc(slices.Clone(installed), func(lm llm.LocalModel) bool {
+			local := llm.ModelInfo{Backend: llm.BackendOllama, Model: lm.Name, Endpoint: endpoint}
+			return slices.ContainsFunc(judges, func(j llm.NamedModel) bool {
+				return local.SameServed(llm.ModelInfo{Backend: j.Backend, Model: j.Model, Endpoint: cmp.Or(j.Endpoint, endpoint)})
+			})
+		})
+	}
+	models, err := llm.ChoosePool(endpoint, choosable(installed))
 	if errors.Is(err, llm.ErrTooFewModels) {
 		missing := missingModels(llm.SuggestedPool(memTotal()), installed)
 		if !pull {
@@ -55,7 +65,7 @@ func (a *app) autoPool(ctx context.Context, pull bool, log *slog.Logger) (llm.Mo
 		if installed, err = llm.ListOllama(ctx, nil, endpoint); err != nil {
 			return nil, nil, err
 		}
-		models, err = llm.ChoosePool(endpoint, installed)
+		models, err = llm.ChoosePool(endpoint, choosable(installed))
 	}
 	if err != nil {
 		return nil, nil, err
@@ -63,6 +73,9 @@ func (a *app) autoPool(ctx context.Context, pull bool, log *slog.Logger) (llm.Mo
 	fmt.Fprintf(a.stderr, "ensinstruct: no models given; the pool from %s:\n", endpoint)
 	for _, m := range models {
 		fmt.Fprintf(a.stderr, "  %-28s %-14s %s\n", m.Name, describeRoles(m.Roles), m.Style)
+	}
+	for _, m := range judges {
+		fmt.Fprintf(a.stderr, "  %-28s %-14s %s\n", m.Name, "judge", m.Style)
 	}
 	return models, installed, nil
 }

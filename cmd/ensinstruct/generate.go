@@ -166,8 +166,11 @@ func (a *app) generate(ctx context.Context, fs *pflag.FlagSet, o generateFlags) 
 	default:
 		return usagef("--progress %q: want auto, bar, log or none", file.Progress)
 	}
-	// Command-line models replace the file's.
-	if len(o.models) > 0 || len(o.ensemble) > 0 || len(o.judges) > 0 {
+	// Command-line models replace the file's; a --judge alone joins the
+	// file's models, or the local Ollama's.
+	var judges llm.Models
+	switch {
+	case len(o.models) > 0 || len(o.ensemble) > 0:
 		models, err := modelsFromSpecs(o.models, o.ensemble, o.judges, o.style)
 		if err != nil {
 			return err
@@ -176,21 +179,33 @@ func (a *app) generate(ctx context.Context, fs *pflag.FlagSet, o generateFlags) 
 		// Endpoint limits for endpoints no command-line model uses would
 		// make the pool refuse to start; keep only the ones in use.
 		file.Pool.Endpoints = endpointsInUse(file.Pool.Endpoints, models)
-	} else if fs.Changed("style") {
-		return usagef("--style applies to --model and --ensemble models; set style per model in the config")
+	case len(o.judges) > 0:
+		if judges, err = modelsFromSpecs(nil, nil, o.judges, o.style); err != nil {
+			return err
+		}
+	case fs.Changed("style"):
+		return usagef("--style applies to --model, --ensemble and --judge models; set style per model in the config")
 	}
 	log := a.logger()
 	var discovered []llm.LocalModel
 	switch {
 	case len(file.Pool.Models) == 0 && o.config == "":
 		// No models anywhere: the local Ollama's, chosen automatically.
-		if file.Pool.Models, discovered, err = a.autoPool(ctx, file.Pull, log); err != nil {
+		if file.Pool.Models, discovered, err = a.autoPool(ctx, file.Pull, judges, log); err != nil {
 			return err
 		}
 	case file.Pull:
 		if err := a.pullMissing(ctx, file.Pool.Models, log); err != nil {
 			return err
 		}
+	}
+	if len(judges) > 0 && file.Pull {
+		if err := a.pullMissing(ctx, judges, log); err != nil {
+			return err
+		}
+	}
+	for _, m := range judges {
+		file.Pool.Models.Add(m.Name, m.ModelConfig)
 	}
 	located := func(err error) error { return a.inputError(file.Locate(err, flagOf(fs, generateFields))) }
 	j, err := file.Job()
