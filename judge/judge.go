@@ -108,7 +108,8 @@ type Result struct {
 	// Calls is the number of requests sent to the judge (ModeRubric: one
 	// per usable candidate; ModeAnswer: one per example with a usable
 	// candidate), Unreadable the replies among them with no readable grade
-	// (ModeAnswer: an answer that is empty after normalization).
+	// (ModeAnswer: an answer with no word to agree with; see
+	// GradeByAnswer).
 	Calls, Unreadable int
 }
 
@@ -175,11 +176,12 @@ func (j Judge) scoreByAnswer(ctx context.Context, exec Executor, instruction, in
 // GradeByAnswer grades the usable candidates of a against a judge's own
 // answer as ModeAnswer does: 1 + 9·F, F the candidate's agreement with
 // answer (filter.Agreement.AgreementWith), and 0 for an unusable
-// candidate. It reports false, with every grade 0, when answer is empty
-// after normalization.
+// candidate. It reports false, with every grade 0, when answer has no
+// word to agree with (nothing left after normalization and tokenization,
+// as for "—" or text in a script Rouge does not tokenize).
 func GradeByAnswer(a *filter.Agreement, answer string) ([]float64, bool) {
 	scores := make([]float64, len(a.Status))
-	if filter.NormalizeAnswer(answer) == "" {
+	if len(filter.TokenizeStem(filter.NormalizeAnswer(answer))) == 0 {
 		return scores, false
 	}
 	for i, f := range a.AgreementWith(answer) {

@@ -169,6 +169,8 @@ func answeringJudge(c llmtest.Call) string {
 		return "Answer: Canberra."
 	case strings.Contains(task, "capital of France"):
 		return "Paris is the capital of France."
+	case strings.Contains(task, "capital of Japan"):
+		return "東京 —" // no word Rouge tokenizes: no grades
 	}
 	return "  "
 }
@@ -211,6 +213,11 @@ func TestScoreAnswerThroughPool(t *testing.T) {
 			[]float64{0, 0, 0}, 1, 1,
 		},
 		{
+			"What is the capital of Japan?",
+			[]filter.Candidate{{Text: "Tokyo is the capital."}, {Text: "Kyoto is the capital."}},
+			[]float64{0, 0}, 0, 1,
+		},
+		{
 			// Nothing usable: no call.
 			"Name a colour.",
 			[]filter.Candidate{{Text: ""}, {Status: filter.CandidateFailed}},
@@ -241,8 +248,8 @@ func TestScoreAnswerThroughPool(t *testing.T) {
 				t.Errorf("weighted rule picks %d on row 0, want 0: the row no longer tells the judge from it", w.Pick)
 			}
 			srv.WaitIdle()
-			if calls != 3 || int(srv.Served()) != 3 {
-				t.Errorf("%d calls, server served %d; want one per example with a usable candidate, 3", calls, srv.Served())
+			if calls != 4 || int(srv.Served()) != 4 {
+				t.Errorf("%d calls, server served %d; want one per example with a usable candidate, 4", calls, srv.Served())
 			}
 		})
 	}

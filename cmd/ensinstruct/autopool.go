@@ -39,17 +39,22 @@ func (a *app) autoPool(ctx context.Context, pull bool, judges llm.Models, log *s
 	if err != nil {
 		return nil, nil, fmt.Errorf("no models given, and the local Ollama cannot list its own: %w", err)
 	}
-	choosable := func(installed []llm.LocalModel) []llm.LocalModel {
-		return slices.DeleteFunc(slices.Clone(installed), func(lm llm.LocalModel) bool {
-			local := llm.ModelInfo{Backend: llm.BackendOllama, Model: lm.Name, Endpoint: endpoint}
-			return slices.ContainsFunc(judges, func(j llm.NamedModel) bool {
-				return local.SameServed(llm.ModelInfo{Backend: j.Backend, Model: j.Model, Endpoint: cmp.Or(j.Endpoint, endpoint)})
-			})
+	// isJudge reports whether the named local model is a judge's.
+	isJudge := func(name string) bool {
+		local := llm.ModelInfo{Backend: llm.BackendOllama, Model: name, Endpoint: endpoint}
+		return slices.ContainsFunc(judges, func(j llm.NamedModel) bool {
+			return local.SameServed(llm.ModelInfo{Backend: j.Backend, Model: j.Model, Endpoint: cmp.Or(j.Endpoint, endpoint)})
 		})
+	}
+	choosable := func(installed []llm.LocalModel) []llm.LocalModel {
+		return slices.DeleteFunc(slices.Clone(installed), func(lm llm.LocalModel) bool { return isJudge(lm.Name) })
 	}
 	models, err := llm.ChoosePool(endpoint, choosable(installed))
 	if errors.Is(err, llm.ErrTooFewModels) {
-		missing := missingModels(llm.SuggestedPool(memTotal()), installed)
+		if slices.ContainsFunc(installed, func(lm llm.LocalModel) bool { return isJudge(lm.Name) }) {
+			err = fmt.Errorf("%w (the judge's model is left out of the pool)", err)
+		}
+		missing := missingModels(slices.DeleteFunc(llm.SuggestedPool(memTotal()), isJudge), installed)
 		if !pull {
 			var b strings.Builder
 			fmt.Fprintf(&b, "%v\nget a pool sized for this machine with:\n", err)

@@ -152,6 +152,10 @@ func (a *app) evalSelect(ctx context.Context, o evalSelectFlags) error {
 	switch {
 	case o.judge != "" && o.judgeAnswers != "":
 		return usagef("--judge and --judge-answers: give one")
+	case o.judge == "" && o.judgeAnswers == "" && o.judgeMode != "":
+		return usagef("--judge-mode needs --judge")
+	case o.judge == "" && (o.judgeStyle != "" || o.cache != ""):
+		return usagef("--judge-style and --cache apply to the calls of --judge")
 	case o.judgeAnswers != "" && o.judgeMode != "" && mode != judge.ModeAnswer:
 		return usagef("--judge-answers grades in answer mode, not --judge-mode %s", mode)
 	case o.judgeAnswers != "":

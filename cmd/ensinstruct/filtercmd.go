@@ -489,10 +489,16 @@ func (o filterFlags) options() (curate.Options, error) {
 	if o.twoPass && rule != filter.RuleWeighted && rule != filter.RuleJudge {
 		return opts, usagef("--two-pass needs --select weighted or judge")
 	}
+	if o.twoPass && (len(o.candidates) == 0 || len(o.ensemble) > 0) {
+		return opts, usagef("%s", twoPassCandidatesOnly)
+	}
 	opts.SkipInvalid = o.skipInvalid
 	opts.Meta = o.meta
 	return opts, nil
 }
+
+// twoPassCandidatesOnly says what --two-pass works on.
+const twoPassCandidatesOnly = "--two-pass takes --candidates files; with --ensemble the weights are learned in input order"
 
 // filterFirstPass is the first pass of --two-pass: it learns the member
 // weights from every record of the opened sources, then opens the inputs
@@ -500,7 +506,7 @@ func (o filterFlags) options() (curate.Options, error) {
 // opts set to decide by those weights.
 func (a *app) filterFirstPass(ctx context.Context, o filterFlags, args []string, inFormat output.Format, first filterSources, opts *curate.Options, closers *[]io.Closer) (filterSources, error) {
 	if len(opts.Ensemble) > 0 {
-		return first, usagef("--two-pass takes --candidates files; with --ensemble the weights are learned in input order")
+		return first, usagef("%s", twoPassCandidatesOnly)
 	}
 	for _, in := range first.inputs {
 		if fi, err := in.file.Stat(); err != nil || !fi.Mode().IsRegular() {
@@ -516,6 +522,8 @@ func (a *app) filterFirstPass(ctx context.Context, o filterFlags, args []string,
 	if err != nil {
 		return first, a.filterError(err, curate.Stats{}, o)
 	}
+	// The files were counted before the first pass; they are the same
+	// files now.
 	second, err := a.filterOpenSources(o, args, inFormat, closers)
 	if err != nil {
 		return first, err

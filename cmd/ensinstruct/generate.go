@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ensinstruct/ensinstruct/config"
@@ -159,6 +160,9 @@ func (a *app) generate(ctx context.Context, fs *pflag.FlagSet, o generateFlags) 
 	if err != nil {
 		return a.inputError(err)
 	}
+	if fs.Changed("judge-mode") && file.Filters.Consensus.Select != string(filter.RuleJudge) {
+		return usagef("--judge-mode needs --select judge")
+	}
 	switch file.Progress {
 	case "":
 		file.Progress = "auto"
@@ -204,8 +208,21 @@ func (a *app) generate(ctx context.Context, fs *pflag.FlagSet, o generateFlags) 
 			return err
 		}
 	}
-	for _, m := range judges {
-		file.Pool.Models.Add(m.Name, m.ModelConfig)
+	if len(judges) > 0 {
+		// The command line's judge replaces the file's: a model the file
+		// gave only the judge role goes.
+		var kept llm.Models
+		for _, m := range file.Pool.Models {
+			m.Roles = slices.DeleteFunc(slices.Clone(m.Roles), func(r llm.Role) bool { return r == llm.RoleJudge })
+			if len(m.Roles) > 0 {
+				kept = append(kept, m)
+			}
+		}
+		file.Pool.Models = kept
+		for _, m := range judges {
+			file.Pool.Models.Add(m.Name, m.ModelConfig)
+		}
+		file.Pool.Endpoints = endpointsInUse(file.Pool.Endpoints, file.Pool.Models)
 	}
 	located := func(err error) error { return a.inputError(file.Locate(err, flagOf(fs, generateFields))) }
 	j, err := file.Job()
