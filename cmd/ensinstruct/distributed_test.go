@@ -526,8 +526,8 @@ func TestDistributedEmbedded(t *testing.T) {
 }
 
 // TestDistributedFilter runs filter --ensemble with --nats against a
-// worker process: the same records, decided the same way, as the local
-// run, and the calls reported.
+// worker process, with an answering judge: the same records, decided and
+// graded the same way, as the local run, and the calls reported.
 func TestDistributedFilter(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a worker process")
@@ -539,12 +539,13 @@ func TestDistributedFilter(t *testing.T) {
 		fmt.Fprintf(&b, `{"instruction": "Please process the given record number %d", "input": "value %d", "output": "result %d"}`+"\n", i, i, i)
 	}
 	os.WriteFile(data, []byte(b.String()), 0o644)
-	specs := []string{"--ensemble", "ollama:e1@" + c.srv.URL, "--ensemble", "ollama:e2@" + c.srv.URL}
+	specs := []string{"--ensemble", "ollama:e1@" + c.srv.URL, "--ensemble", "ollama:e2@" + c.srv.URL,
+		"--select", "judge", "--judge", "ollama:judge@" + c.srv.URL, "--judge-mode", "answer"}
 	want, stderr, code := runCLI(t, append([]string{"filter", "--no-cache", "--meta", data}, specs...)...)
 	if code != 0 {
 		t.Fatalf("local filter: exit %d\n%s", code, stderr)
 	}
-	w := startProc(t, c.bin, c.env, "worker", "--nats", c.nats.url(), "--model", "ollama:e1@"+c.srv.URL, "--model", "ollama:e2@"+c.srv.URL)
+	w := startProc(t, c.bin, c.env, "worker", "--nats", c.nats.url(), "--model", "ollama:e1@"+c.srv.URL, "--model", "ollama:e2@"+c.srv.URL, "--model", "ollama:judge@"+c.srv.URL)
 	c.all = append(c.all, w)
 	c.srv.WaitIdle()
 	served := c.srv.Served()
@@ -553,7 +554,11 @@ func TestDistributedFilter(t *testing.T) {
 	if code != 0 || got != want {
 		t.Fatalf("distributed filter: exit %d, same output %v\n%s\nworker:\n%s", code, got == want, stderr, w.stderr.String())
 	}
-	if !strings.Contains(stderr, "filter: 24 ensemble calls, 0 answered from the cache") || c.srv.Served()-served != 24 {
+	if !strings.Contains(want, `"judge":[`) || strings.Contains(want, `"judge":null`) {
+		t.Errorf("the local run has no judge grades:\n%s", want)
+	}
+	if !strings.Contains(stderr, "filter: 24 ensemble calls, 0 answered from the cache") ||
+		!strings.Contains(stderr, "filter: 12 judge calls (answer mode), 0 answered from the cache") || c.srv.Served()-served != 36 {
 		t.Errorf("report or calls: %d new calls\n%s", c.srv.Served()-served, stderr)
 	}
 	w.stop()
