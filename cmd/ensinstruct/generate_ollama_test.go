@@ -124,18 +124,7 @@ func TestGenerateOllama(t *testing.T) {
 func TestGenerateMixedPool(t *testing.T) {
 	url := testOllama(t)
 	dir := t.TempDir()
-	fake := fakeModels(t, 0)
-	cfg := fmt.Sprintf(`models:
-  gen:
-    backend: ollama
-    model: gen
-    endpoint: %s
-    roles: [instructions, instances]
-`, fake.URL) + tinyModel("tiny-a", url, "ensemble") + tinyModelOpts("tiny-b", url, "ensemble", "repeat_penalty: 1.8") + tinyGeneration
-	path := filepath.Join(dir, "mixed.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := mixedPool(t, url, dir, "")
 	_, stderr, code := runCLI(t, "generate", "-c", path, "--seeds", writeTestSeeds(t, dir),
 		"-n", "6", "--stall-limit", "3", "--run-dir", filepath.Join(dir, "run"))
 	m := readManifest(t, filepath.Join(dir, "run", "manifest.json"))
@@ -154,6 +143,60 @@ func TestGenerateMixedPool(t *testing.T) {
 	// Either enough examples were kept (exit 0) or the run stalled (exit 1).
 	if !(code == 0 && m.Status == pipeline.StatusComplete) && !(code == 1 && m.Status == pipeline.StatusStalled) {
 		t.Errorf("exit %d with status %q\n%s", code, m.Status, stderr)
+	}
+}
+
+// mixedPool writes the config of TestGenerateMixedPool, with extra model
+// entries, and returns its path.
+func mixedPool(t *testing.T, url, dir, extra string) string {
+	t.Helper()
+	fake := fakeModels(t, 0)
+	cfg := fmt.Sprintf(`models:
+  gen:
+    backend: ollama
+    model: gen
+    endpoint: %s
+    roles: [instructions, instances]
+`, fake.URL) + tinyModel("tiny-a", url, "ensemble") + tinyModelOpts("tiny-b", url, "ensemble", "repeat_penalty: 1.8") + extra + tinyGeneration
+	path := filepath.Join(dir, "mixed.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestGenerateJudgeOllama runs the mixed pool with a real model as an
+// answering judge (--select judge --judge-mode answer): the judge is asked
+// once per example with a usable candidate, its calls are counted (calls
+// still in flight when the target is reached are cancelled, so the model
+// may have been called more often), every kept record has its grades, and
+// the run's manifest records the mode.
+func TestGenerateJudgeOllama(t *testing.T) {
+	url := testOllama(t)
+	dir := t.TempDir()
+	path := mixedPool(t, url, dir, tinyModel("tiny-chat", url, "judge"))
+	out := filepath.Join(dir, "data.jsonl")
+	_, stderr, code := runCLI(t, "generate", "-c", path, "--seeds", writeTestSeeds(t, dir),
+		"-n", "4", "--stall-limit", "3", "--run-dir", filepath.Join(dir, "run"), "-o", out, "--meta",
+		"--select", "judge", "--judge-mode", "answer")
+	m := readManifest(t, out+".manifest.json")
+	t.Logf("exit %d, status %s, counts %+v", code, m.Status, m.Counts)
+	if !(code == 0 && m.Status == pipeline.StatusComplete) && !(code == 1 && m.Status == pipeline.StatusStalled) {
+		t.Fatalf("exit %d with status %q\n%s", code, m.Status, stderr)
+	}
+	judged := 0
+	for _, c := range m.Counts {
+		judged += c.JudgeCalls
+	}
+	if m.JudgeMode != "answer" || m.ConsensusRule != "judge" || judged == 0 || m.Calls["tiny-chat"].Calls < int64(judged) || m.Calls["tiny-chat"].Failures != 0 {
+		t.Errorf("judge mode %q, rule %q, %d judge calls counted, the judge model's calls %+v", m.JudgeMode, m.ConsensusRule, judged, m.Calls["tiny-chat"])
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), `"judge":[`); n != m.Output.Records || n != countLines(b) {
+		t.Errorf("%d of %d records (manifest: %d) have the judge's grades:\n%s", n, countLines(b), m.Output.Records, b)
 	}
 }
 
