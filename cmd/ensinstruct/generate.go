@@ -203,12 +203,12 @@ func (a *app) generate(ctx context.Context, fs *pflag.FlagSet, o generateFlags) 
 			return err
 		}
 	}
-	if len(judges) > 0 && file.Pull {
-		if err := a.pullMissing(ctx, judges, log); err != nil {
-			return err
-		}
-	}
 	if len(judges) > 0 {
+		if file.Pull {
+			if err := a.pullMissing(ctx, judges, log); err != nil {
+				return err
+			}
+		}
 		// The command line's judge replaces the file's: a model the file
 		// gave only the judge role goes.
 		var kept llm.Models
