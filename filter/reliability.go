@@ -36,6 +36,8 @@ type memberStats struct {
 	name                          string
 	rows, usable, won             int
 	empty, failed, rejected, best int
+	judged                        int     // outputs a judge graded
+	judgeSum                      float64 // their grades
 }
 
 // Observe records one decision, names[i] being the member that produced
@@ -77,6 +79,10 @@ func (r *Reliability) Observe(names []string, d Decision) {
 		}
 		if d.Best == i {
 			s.best++
+		}
+		if i < len(d.Judge) && d.Judge[i] > 0 {
+			s.judged++
+			s.judgeSum += d.Judge[i]
 		}
 		if d.Status[i] != CandidateOK {
 			continue
@@ -268,6 +274,10 @@ type MemberReliability struct {
 	Rejected int `json:"rejected"`
 	// Weight is its estimated reliability (see Reliability.Weights).
 	Weight float64 `json:"weight"`
+	// Judged counts its outputs a judge graded (the judge rule), and
+	// JudgeMean is their mean grade; both absent without a judge.
+	Judged    int     `json:"judged,omitempty"`
+	JudgeMean float64 `json:"judge_mean,omitempty"`
 }
 
 // Summary returns a snapshot of the statistics.
@@ -286,6 +296,9 @@ func (r *Reliability) Summary() ReliabilitySummary {
 		s.Members[i] = MemberReliability{
 			Name: st.name, Rows: st.rows, Won: st.won, Best: st.best,
 			Empty: st.empty, Failed: st.failed, Rejected: st.rejected, Weight: w[i],
+		}
+		if st.judged > 0 {
+			s.Members[i].Judged, s.Members[i].JudgeMean = st.judged, st.judgeSum/float64(st.judged)
 		}
 		s.Agreement[i] = make([]float64, m)
 		s.Pairs[i] = make([]int, m)
@@ -307,7 +320,8 @@ func (r *Reliability) Summary() ReliabilitySummary {
 const summaryMatrixMax = 13
 
 // String renders the summary for a terminal, at most 80 columns wide: a
-// line per member (rows, share won, empty/failed/rejected counts, weight),
+// line per member (rows, share won, empty/failed/rejected counts, weight,
+// and with a judge the mean grade of its outputs),
 // the member with the lowest weight flagged when it is below half the
 // median, and the agreement matrix with members numbered.
 func (s ReliabilitySummary) String() string {
@@ -317,7 +331,13 @@ func (s ReliabilitySummary) String() string {
 		return b.String()
 	}
 	const nameWidth = 36
-	fmt.Fprintf(&b, "   %-*s %5s %5s %5s %5s %5s %6s\n", nameWidth, "member", "rows", "won", "empty", "fail", "rej", "weight")
+	judged := s.Judged()
+	nameW := nameWidth
+	judgeHead := ""
+	if judged {
+		nameW, judgeHead = nameWidth-6, " judge"
+	}
+	fmt.Fprintf(&b, "   %-*s %5s %5s %5s %5s %5s %6s%s\n", nameW, "member", "rows", "won", "empty", "fail", "rej", "weight", judgeHead)
 	weak := s.weakest()
 	for i, m := range s.Members {
 		won := "-"
@@ -328,8 +348,8 @@ func (s ReliabilitySummary) String() string {
 		if i == weak {
 			flag = " <"
 		}
-		fmt.Fprintf(&b, "%2d %-*s %5d %5s %5d %5d %5d %6.3f%s\n", i+1, nameWidth, clip(m.Name, nameWidth),
-			m.Rows, won, m.Empty, m.Failed, m.Rejected, m.Weight, flag)
+		fmt.Fprintf(&b, "%2d %-*s %5d %5s %5d %5d %5d %6.3f%s%s\n", i+1, nameW, clip(m.Name, nameW),
+			m.Rows, won, m.Empty, m.Failed, m.Rejected, m.Weight, m.judgeColumn(judged), flag)
 	}
 	if weak >= 0 {
 		fmt.Fprintf(&b, "   < lowest weight, under half the median: adds little to the vote\n")
@@ -358,6 +378,24 @@ func (s ReliabilitySummary) String() string {
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// Judged reports whether a judge graded any member's output.
+func (s ReliabilitySummary) Judged() bool {
+	return slices.ContainsFunc(s.Members, func(m MemberReliability) bool { return m.Judged > 0 })
+}
+
+// judgeColumn is the member's mean judge grade as a summary column (" "
+// and 5 characters; "-" when none of its outputs was graded), or "" when
+// no judge graded anything.
+func (m MemberReliability) judgeColumn(judged bool) string {
+	switch {
+	case !judged:
+		return ""
+	case m.Judged == 0:
+		return fmt.Sprintf(" %5s", "-")
+	}
+	return fmt.Sprintf(" %5.1f", m.JudgeMean)
 }
 
 // weakest returns the member with the lowest weight when it is below half

@@ -123,6 +123,52 @@ func TestReliabilityString(t *testing.T) {
 	}
 }
 
+// TestReliabilityJudge checks the judge's record: each member's graded
+// outputs and their mean grade, in the summary, its JSON and its text.
+func TestReliabilityJudge(t *testing.T) {
+	names := []string{"own", "strong-model-with-a-long-name-that-is-cut", "weak"}
+	var r Reliability
+	for _, row := range []struct {
+		cands []Candidate
+		grade []float64
+	}{
+		{ok("paris is the capital", "the capital is paris", "lyon"), []float64{8, 9, 2}},
+		{[]Candidate{{Text: "four"}, {Text: "4"}, {Status: CandidateFailed}}, []float64{6, 10, 0}},
+		{ok("a", "b", "c"), nil}, // not judged
+	} {
+		r.Observe(names, Decide(row.cands, Votes{Judge: row.grade}, ConsensusOptions{Rule: RuleJudge}))
+	}
+	s := r.Summary()
+	for i, want := range []struct {
+		judged int
+		mean   float64
+	}{{2, 7}, {2, 9.5}, {1, 2}} {
+		if m := s.Members[i]; m.Judged != want.judged || m.JudgeMean != want.mean {
+			t.Errorf("member %d: judged %d, mean %v; want %d, %v", i, m.Judged, m.JudgeMean, want.judged, want.mean)
+		}
+	}
+	b, _ := json.Marshal(s.Members[2])
+	if !strings.Contains(string(b), `"judged":1,"judge_mean":2`) {
+		t.Errorf("JSON %s", b)
+	}
+	out := s.String()
+	for _, want := range []string{" weight judge\n", "  9.5\n", "  2.0 <\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if n := utf8.RuneCountInString(line); n > 80 {
+			t.Errorf("line of %d columns: %q", n, line)
+		}
+	}
+	var plain Reliability
+	plain.Observe(names, Decide(ok("a", "a", "b"), Votes{}, ConsensusOptions{}))
+	if out := plain.Summary().String(); strings.Contains(out, "judge") {
+		t.Errorf("a summary without a judge has a judge column:\n%s", out)
+	}
+}
+
 // TestReliabilityConcurrent feeds one accumulator from several goroutines
 // (run with -race).
 func TestReliabilityConcurrent(t *testing.T) {

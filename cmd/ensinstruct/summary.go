@@ -51,10 +51,15 @@ func summaryLines(m pipeline.Manifest, manifestPath string, width int) []string 
 }
 
 // reliabilityLines show each ensemble member's record in the run — how
-// often it won, answered empty, failed or was rejected, its weight — and
+// often it won, answered empty, failed or was rejected, its weight, with a
+// judge the mean grade of its outputs — and
 // the members' mean pairwise agreement, in width columns.
 func reliabilityLines(r filter.ReliabilitySummary, width int) []string {
-	const stats = "  won% empty  fail   rej weight"
+	stats := "  won% empty  fail   rej weight"
+	judged := r.Judged()
+	if judged {
+		stats += " judge"
+	}
 	nameW := max(8, min(32, width-len(stats)-3))
 	lines := []string{fmt.Sprintf("%-*s%s", nameW+3, "member", stats)}
 	weakest, low := -1, 0.0
@@ -63,8 +68,15 @@ func reliabilityLines(r filter.ReliabilitySummary, width int) []string {
 		if mr.Rows > 0 {
 			won = 100 * float64(mr.Won) / float64(mr.Rows)
 		}
-		lines = append(lines, fmt.Sprintf("%2d %-*s %5.0f %5d %5d %5d %6.3f", i+1, nameW, truncateMiddle(mr.Name, nameW),
-			won, mr.Empty, mr.Failed, mr.Rejected, mr.Weight))
+		l := fmt.Sprintf("%2d %-*s %5.0f %5d %5d %5d %6.3f", i+1, nameW, truncateMiddle(mr.Name, nameW),
+			won, mr.Empty, mr.Failed, mr.Rejected, mr.Weight)
+		switch {
+		case judged && mr.Judged > 0:
+			l += fmt.Sprintf(" %5.1f", mr.JudgeMean)
+		case judged:
+			l += fmt.Sprintf(" %5s", "-")
+		}
+		lines = append(lines, l)
 		if weakest < 0 || mr.Weight < low {
 			weakest, low = i, mr.Weight
 		}

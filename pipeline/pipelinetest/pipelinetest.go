@@ -81,8 +81,8 @@ func hashOf(parts ...string) uint64 {
 }
 
 // Reply answers r:
-//   - a judge prompt ("Answer to grade:") gets "Score: N", N from 1 to 10
-//     fixed by the graded answer;
+//   - a judge prompt (chat: "Answer to grade:"; completion: ending in
+//     "Score:") gets the grade N, from 1 to 10, fixed by the graded answer;
 //   - a greedy request (temperature 0) is an ensemble answer prompt
 //     (instruction, then input); model "e2" disagrees on a quarter of the
 //     instructions;
@@ -104,6 +104,11 @@ func Reply(r Request) string {
 		// always gets the same grade.
 		_, answer, _ := strings.Cut(text, "Answer to grade:")
 		return fmt.Sprintf("Score: %d", 1+hashOf(strings.TrimSpace(answer))%10)
+	case r.Messages == nil && strings.HasSuffix(r.Prompt, "\nScore:"):
+		// A judge's completion prompt: the graded answer is the last
+		// "Answer:" line; the model continues with the grade.
+		answer := r.Prompt[strings.LastIndex(r.Prompt, "\nAnswer:")+len("\nAnswer:") : len(r.Prompt)-len("\nScore:")]
+		return fmt.Sprintf(" %d\n", 1+hashOf(strings.TrimSpace(answer))%10)
 	case r.Temperature == 0:
 		var instr, input string
 		if r.Messages != nil {
