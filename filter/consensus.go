@@ -279,14 +279,15 @@ func overlap(metric Metric, x, y []string) int {
 
 // AgreementWith scores every usable candidate against text as Measure
 // scores a pair: F of the normalized, stemmed texts by the metric the
-// candidates were measured with. Unusable candidates score 0, and so does
-// every candidate when text is empty after normalization. The judge's
-// answer mode grades candidates with it.
-func (a *Agreement) AgreementWith(text string) []float64 {
+// candidates were measured with. Unusable candidates score 0. It reports
+// false, with every score 0, when text has no token to agree with (empty
+// after normalization, or nothing Rouge tokenizes). The judge's answer
+// mode grades candidates with it.
+func (a *Agreement) AgreementWith(text string) ([]float64, bool) {
 	out := make([]float64, len(a.Status))
-	ref := TokenizeStem(NormalizeAnswer(strings.TrimSpace(text)))
+	ref := TokenizeStem(NormalizeAnswer(text))
 	if len(ref) == 0 {
-		return out
+		return out, false
 	}
 	for i := range a.Status {
 		if !a.Usable(i) {
@@ -295,7 +296,7 @@ func (a *Agreement) AgreementWith(text string) []float64 {
 		tokens := TokenizeStem(NormalizeAnswer(a.Texts[i]))
 		out[i] = scoreFromOverlap(overlap(a.metric, tokens, ref), len(tokens), len(ref)).F
 	}
-	return out
+	return out, true
 }
 
 // Consensus applies the reference implementation's rule, exactly,

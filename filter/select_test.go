@@ -203,7 +203,10 @@ func TestAgreementWith(t *testing.T) {
 	for _, m := range []Metric{MetricRougeL, MetricRouge1} {
 		a := Measure(ok(texts...), ConsensusOptions{Metric: m})
 		for j, text := range texts {
-			got := a.AgreementWith("  " + text + "\n")
+			got, ok := a.AgreementWith("  " + text + "\n")
+			if ok != a.Usable(j) {
+				t.Errorf("%s: against %q: ok %v, want %v", m, text, ok, a.Usable(j))
+			}
 			for i := range texts {
 				want := 0.0
 				if a.Usable(i) && a.Usable(j) {
@@ -214,7 +217,7 @@ func TestAgreementWith(t *testing.T) {
 				}
 			}
 		}
-		if got := a.AgreementWith("!?"); slices.ContainsFunc(got, func(f float64) bool { return f != 0 }) {
+		if got, ok := a.AgreementWith("!? —"); ok || slices.ContainsFunc(got, func(f float64) bool { return f != 0 }) {
 			t.Errorf("%s: against an empty text: %v, want zeros", m, got)
 		}
 	}

@@ -180,11 +180,11 @@ func (j Judge) scoreByAnswer(ctx context.Context, exec Executor, instruction, in
 // word to agree with (nothing left after normalization and tokenization,
 // as for "—" or text in a script Rouge does not tokenize).
 func GradeByAnswer(a *filter.Agreement, answer string) ([]float64, bool) {
-	scores := make([]float64, len(a.Status))
-	if len(filter.TokenizeStem(filter.NormalizeAnswer(answer))) == 0 {
+	scores, ok := a.AgreementWith(answer)
+	if !ok {
 		return scores, false
 	}
-	for i, f := range a.AgreementWith(answer) {
+	for i, f := range scores {
 		if a.Usable(i) {
 			scores[i] = prompts.JudgeMin + (prompts.JudgeMax-prompts.JudgeMin)*f
 		}
